@@ -1,0 +1,39 @@
+"""stockmirror: a headless inventory mirror beside Starshipit."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask
+
+from app.config import Settings
+from app.db import Database
+
+
+@dataclass
+class Context:
+    settings: Settings
+    db: Database
+
+
+def create_app(overrides: dict[str, Any] | None = None, settings: Settings | None = None) -> Flask:
+    """Build the WSGI app. `overrides` replace Settings fields (tests, scripts)."""
+    settings = settings or Settings.from_env()
+    if overrides:
+        settings = settings.with_overrides(**overrides)
+    app = Flask(__name__, instance_path=str(settings.instance_path))
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.extensions["stockmirror"] = Context(settings=settings, db=Database(settings.database_url))
+
+    from app import api, errors, webhooks
+    from app.auth import install_api_auth
+
+    errors.register_error_handlers(app)
+    install_api_auth(app)
+    webhooks.register(app)
+    api.register(app)
+    logging.getLogger("app").setLevel(logging.INFO)
+    return app

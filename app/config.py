@@ -1,0 +1,105 @@
+"""Settings read from the environment (CONTRACT §1). No I/O at import time."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+ALLOCATION_MODES = ("off", "manual", "auto")
+NEGATIVE_STOCK_POLICIES = ("flag", "block")
+DEFAULT_INSTANCE = Path(__file__).resolve().parent.parent / "instance"
+
+
+class ConfigError(ValueError):
+    """A setting has a value stockmirror cannot use."""
+
+
+def _split(value: str | None) -> tuple[str, ...]:
+    if not value:
+        return ()
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def _stored_secrets(instance: Path) -> dict[str, str]:
+    """Secrets a first run generated (see app.instance); the environment wins over them."""
+    path = instance / "secrets.json"
+    if not path.is_file():
+        return {}
+    data = json.loads(path.read_text())
+    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    instance_path: Path = DEFAULT_INSTANCE
+    webhook_secrets: tuple[str, ...] = ()
+    api_tokens: tuple[str, ...] = ()
+    starshipit_api_url: str = "https://api.starshipit.com"
+    starshipit_api_key: str | None = None
+    starshipit_subscription_key: str | None = None
+    starshipit_rate_limit: float = 2.0
+    allocation: str = "off"
+    negative_stock: str = "flag"
+    max_body_bytes: int = 1024 * 1024
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        instance = Path(env.get("STOCKMIRROR_INSTANCE_PATH", str(DEFAULT_INSTANCE)))
+        stored = _stored_secrets(instance)
+        url = env.get("DATABASE_URL") or f"sqlite:///{instance / 'stockmirror.db'}"
+        try:
+            rate = float(env.get("STARSHIPIT_RATE_LIMIT", "2"))
+        except ValueError as exc:
+            raise ConfigError(
+                "STARSHIPIT_RATE_LIMIT must be a number of requests per second"
+            ) from exc
+        settings = cls(
+            database_url=url,
+            instance_path=instance,
+            webhook_secrets=_split(
+                env.get("STOCKMIRROR_WEBHOOK_SECRETS") or stored.get("STOCKMIRROR_WEBHOOK_SECRETS")
+            ),
+            api_tokens=_split(
+                env.get("STOCKMIRROR_API_TOKENS") or stored.get("STOCKMIRROR_API_TOKENS")
+            ),
+            starshipit_api_url=env.get("STARSHIPIT_API_URL", "https://api.starshipit.com").rstrip(
+                "/"
+            ),
+            starshipit_api_key=env.get("STARSHIPIT_API_KEY") or None,
+            starshipit_subscription_key=env.get("STARSHIPIT_SUBSCRIPTION_KEY") or None,
+            starshipit_rate_limit=rate,
+            allocation=env.get("STOCKMIRROR_ALLOCATION", "off").strip().lower(),
+            negative_stock=env.get("STOCKMIRROR_NEGATIVE_STOCK", "flag").strip().lower(),
+        )
+        settings.validate()
+        return settings
+
+    def with_overrides(self, **overrides: Any) -> Settings:
+        updated = replace(self, **overrides)
+        updated.validate()
+        return updated
+
+    def validate(self) -> None:
+        if self.allocation not in ALLOCATION_MODES:
+            raise ConfigError(
+                f"STOCKMIRROR_ALLOCATION must be one of {', '.join(ALLOCATION_MODES)}, "
+                f"not {self.allocation!r}"
+            )
+        if self.negative_stock not in NEGATIVE_STOCK_POLICIES:
+            raise ConfigError(
+                "STOCKMIRROR_NEGATIVE_STOCK must be one of "
+                f"{', '.join(NEGATIVE_STOCK_POLICIES)}, not {self.negative_stock!r}"
+            )
+        if self.starshipit_rate_limit <= 0:
+            raise ConfigError("STARSHIPIT_RATE_LIMIT must be greater than 0")
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")

@@ -1,0 +1,175 @@
+"""Ledger use cases: posting movements (the only way stock changes) and reading stock."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from app.ledger import repository as repo
+from app.ledger.domain import (
+    LedgerError,
+    NewMovement,
+    manual_key,
+    request_fingerprint,
+    validate_manual,
+)
+from app.ledger.models import DEFAULT_LOCATION, StockMovement
+
+
+class MovementConflict(Exception):
+    """The reference was used before for a different movement."""
+
+    def __init__(self, reference: str, original: StockMovement) -> None:
+        super().__init__(
+            f"reference {reference!r} was already used for a different movement "
+            f"(id {original.id}: {original.type} {original.quantity:+d} {original.sku})"
+        )
+        self.original = original
+
+
+class NegativeStockRefused(Exception):
+    def __init__(self, sku: str, location: str, on_hand: int) -> None:
+        super().__init__(
+            f"{sku} at {location} would go to {on_hand} on hand; "
+            "STOCKMIRROR_NEGATIVE_STOCK=block refuses manual movements below zero"
+        )
+        self.sku, self.location, self.on_hand = sku, location, on_hand
+
+
+@dataclass(frozen=True)
+class Posted:
+    rows: list[sa.Row[Any]]
+    on_hand: dict[tuple[str, str, str], int]
+
+
+def post_movements(session: Session, movements: Sequence[NewMovement]) -> Posted:
+    """Append movements and update balances in the caller's transaction.
+
+    Movements whose key already exists are skipped (and not added to balances), so a
+    replay or a race can never count twice.
+    """
+    if not movements:
+        return Posted([], {})
+    repo.ensure_products(session, (m.sku for m in movements))
+    rows = repo.insert_movements(session, movements)
+    inserted_keys = {r.key for r in rows}
+    fresh = [m for m in movements if m.key in inserted_keys]
+    return Posted(rows, repo.apply_to_balances(session, fresh))
+
+
+def record_manual_movement(
+    session: Session,
+    *,
+    sku: str,
+    quantity: int,
+    type_: str,
+    reference: str,
+    location: str | None,
+    reason: str | None,
+    actor: str,
+    negative_policy: str,
+) -> tuple[StockMovement, bool]:
+    """Receipt or adjustment keyed by `reference`. Returns (movement, created)."""
+    validate_manual(sku, quantity, type_)
+    location = location or DEFAULT_LOCATION
+    content = {"sku": sku, "quantity": quantity, "type": type_, "location": location}
+    fingerprint = request_fingerprint(content)
+    key = manual_key(reference)
+
+    existing = repo.movement_by_key(session, key)
+    if existing is not None:
+        return _replayed(existing, reference, fingerprint), False
+    if not repo.location_exists(session, location):
+        raise LedgerError(f"unknown location {location!r}", "location")
+
+    movement = NewMovement(
+        key=key,
+        sku=sku,
+        quantity=quantity,
+        type=type_,
+        location=location,
+        actor=actor,
+        reference=reference,
+        reason=reason,
+        request_sha256=fingerprint,
+    )
+    posted = post_movements(session, [movement])
+    if not posted.rows:  # a concurrent request with the same reference won the race
+        raced = repo.movement_by_key(session, key)
+        assert raced is not None
+        return _replayed(raced, reference, fingerprint), False
+    on_hand = posted.on_hand[(sku, location, "")]
+    if negative_policy == "block" and quantity < 0 and on_hand < 0:
+        raise NegativeStockRefused(sku, location, on_hand)
+    created = session.get(StockMovement, posted.rows[0].id)
+    assert created is not None
+    return created, True
+
+
+def _replayed(existing: StockMovement, reference: str, fingerprint: str) -> StockMovement:
+    if existing.request_sha256 != fingerprint:
+        raise MovementConflict(reference, existing)
+    return existing
+
+
+@dataclass(frozen=True)
+class StockView:
+    sku: str
+    on_hand: int
+    allocated: int
+    locations: list[dict[str, Any]]
+
+    @property
+    def available(self) -> int:
+        return self.on_hand - self.allocated
+
+    @property
+    def flags(self) -> list[str]:
+        return ["negative"] if self.on_hand < 0 else []
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "sku": self.sku,
+            "on_hand": self.on_hand,
+            "allocated": self.allocated,
+            "available": self.available,
+            "flags": self.flags,
+            "locations": self.locations,
+        }
+
+
+def stock_views(session: Session, skus: Sequence[str]) -> list[StockView]:
+    """Stock for these SKUs (which must exist), with their per-location balances."""
+    per_sku: dict[str, list[dict[str, Any]]] = {sku: [] for sku in skus}
+    for b in repo.balances_for(session, skus):
+        per_sku[b.sku].append(
+            {
+                "location": b.location,
+                "batch": b.batch or None,
+                "on_hand": b.on_hand,
+                "allocated": b.allocated,
+                "available": b.on_hand - b.allocated,
+            }
+        )
+    views = []
+    for sku in skus:
+        locs = per_sku[sku]
+        views.append(
+            StockView(
+                sku=sku,
+                on_hand=sum(loc["on_hand"] for loc in locs),
+                allocated=sum(loc["allocated"] for loc in locs),
+                locations=locs,
+            )
+        )
+    return views
+
+
+def stock_view(session: Session, sku: str) -> StockView | None:
+    if not repo.product_exists(session, sku):
+        return None
+    return stock_views(session, [sku])[0]

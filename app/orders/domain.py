@@ -1,0 +1,167 @@
+"""Pure order-mirror rules (CONTRACT §2). No Flask, SQLAlchemy or marshmallow here."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+PENDING = "PENDING"
+RELEASED = "RELEASED"
+PARTIALLY_SHIPPED = "PARTIALLY_SHIPPED"
+SHIPPED = "SHIPPED"
+CANCELLED = "CANCELLED"
+ORDER_STATUSES = (PENDING, RELEASED, PARTIALLY_SHIPPED, SHIPPED, CANCELLED)
+
+UNALLOCATED = "UNALLOCATED"
+ALLOCATED = "ALLOCATED"
+PARTIALLY_ALLOCATED = "PARTIALLY_ALLOCATED"
+COULD_NOT_ALLOCATE = "COULD_NOT_ALLOCATE"
+OVERALLOCATED = "OVERALLOCATED"
+ALLOCATION_STATUSES = (
+    UNALLOCATED,
+    ALLOCATED,
+    PARTIALLY_ALLOCATED,
+    COULD_NOT_ALLOCATE,
+    OVERALLOCATED,
+)
+
+EVENT_TYPES = ("order_created", "order_changed", "order_deleted", "order_shipped")
+CONTENT_EVENTS = ("order_created", "order_changed", "order_shipped")
+
+
+@dataclass(frozen=True, order=True)
+class EventKey:
+    """Events are ordered by when Starshipit produced them, ties broken by event_id."""
+
+    occurred_at: datetime
+    event_id: str
+
+    @classmethod
+    def of(cls, occurred_at: datetime | None, event_id: str | None) -> EventKey | None:
+        if occurred_at is None or event_id is None:
+            return None
+        return cls(occurred_at, event_id)
+
+
+def is_newer(candidate: EventKey, current: EventKey | None) -> bool:
+    return current is None or candidate > current
+
+
+@dataclass(frozen=True)
+class Line:
+    sku: str
+    quantity: int
+    quantity_shipped: int | None = None
+    item_id: int | None = None
+    description: str | None = None
+
+
+def shipped_targets(lines: Iterable[Line]) -> dict[str, int]:
+    """The event's shipped target per SKU.
+
+    Σ quantity_shipped over the SKU's lines when any line of the event carries
+    quantity_shipped, else Σ quantity.
+    """
+    lines = list(lines)
+    use_shipped = any(line.quantity_shipped is not None for line in lines)
+    targets: dict[str, int] = {}
+    for line in lines:
+        qty = (line.quantity_shipped or 0) if use_shipped else line.quantity
+        targets[line.sku] = targets.get(line.sku, 0) + qty
+    return targets
+
+
+def shipment_deltas(target: Mapping[str, int], current: Mapping[str, int]) -> dict[str, int]:
+    """Units to ship (+) or to reverse (−) per SKU so the ledger reaches `target`.
+
+    SKUs shipped before but absent from the new target go back to zero.
+    Sorted by SKU so balance rows are always locked in the same order.
+    """
+    deltas: dict[str, int] = {}
+    for sku in sorted(set(target) | set(current)):
+        diff = target.get(sku, 0) - current.get(sku, 0)
+        if diff:
+            deltas[sku] = diff
+    return deltas
+
+
+def demand_by_sku(lines: Iterable[Line]) -> dict[str, int]:
+    demand: dict[str, int] = {}
+    for line in lines:
+        demand[line.sku] = demand.get(line.sku, 0) + line.quantity
+    return demand
+
+
+def distribute(lines: Sequence[Line], per_sku: Mapping[str, int]) -> list[int]:
+    """Spread a per-SKU quantity over the SKU's lines in line order (first lines first)."""
+    remaining = dict(per_sku)
+    result = []
+    for line in lines:
+        take = max(0, min(line.quantity, remaining.get(line.sku, 0)))
+        remaining[line.sku] = remaining.get(line.sku, 0) - take
+        result.append(take)
+    return result
+
+
+def derive_status(
+    lines: Sequence[Line],
+    shipped_by_sku: Mapping[str, int],
+    *,
+    deleted_is_newest: bool,
+    allocated_units: int,
+) -> str:
+    """CONTRACT §2: SHIPPED / PARTIALLY_SHIPPED when any unit shipped; else CANCELLED when
+    the newest event is order_deleted; else RELEASED when stock is allocated; else PENDING."""
+    if any(qty > 0 for qty in shipped_by_sku.values()):
+        demand = demand_by_sku(lines)
+        fully = bool(demand) and all(
+            shipped_by_sku.get(sku, 0) >= qty for sku, qty in demand.items()
+        )
+        return SHIPPED if fully else PARTIALLY_SHIPPED
+    if deleted_is_newest:
+        return CANCELLED
+    if allocated_units > 0:
+        return RELEASED
+    return PENDING
+
+
+def lines_changed(old: Sequence[Line], new: Sequence[Line]) -> bool:
+    """True when SKUs or quantities differ (address-only changes keep allocations)."""
+    return demand_by_sku(old) != demand_by_sku(new)
+
+
+@dataclass(frozen=True)
+class OrderEvent:
+    """A validated order event envelope, independent of how it arrived."""
+
+    event_id: str
+    event_type: str
+    occurred_at: datetime
+    account_id: str
+    order_id: int
+    order_number: str | None
+    lines: tuple[Line, ...]
+    header: Mapping[str, object]
+    line_details: tuple[Mapping[str, object], ...] = ()
+
+    @property
+    def key(self) -> EventKey:
+        return EventKey(self.occurred_at, self.event_id)
+
+    @property
+    def carries_content(self) -> bool:
+        return self.event_type in CONTENT_EVENTS
+
+
+class ParkEvent(Exception):
+    """The event is valid but cannot be applied now; it is kept `parked` with this reason."""
+
+
+def check_shipped_lines(lines: Sequence[Line]) -> None:
+    for number, line in enumerate(lines, start=1):
+        if line.quantity_shipped is not None and line.quantity_shipped > line.quantity:
+            raise ParkEvent(
+                f"line {number} ({line.sku}): quantity_shipped {line.quantity_shipped} "
+                f"exceeds quantity {line.quantity}"
+            )

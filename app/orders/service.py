@@ -1,0 +1,180 @@
+"""apply_order_event: the one path by which Starshipit's order events change the mirror
+and the ledger (webhooks, replays, tracking fetches, reconciliation repairs)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from app.ledger import repository as ledger_repo
+from app.ledger import service as ledger
+from app.ledger.domain import shipment_movement
+from app.ledger.models import DEFAULT_LOCATION
+from app.orders import repository as repo
+from app.orders.domain import (
+    EventKey,
+    Line,
+    OrderEvent,
+    check_shipped_lines,
+    derive_status,
+    is_newer,
+    shipment_deltas,
+    shipped_targets,
+)
+from app.orders.models import Order
+from app.timeutil import isoformat, utcnow
+
+APPLIED, STALE, IGNORED = "applied", "stale", "ignored"
+
+
+@dataclass
+class Applied:
+    outcome: str
+    order: Order
+
+
+def _summary(lines: tuple[Line, ...]) -> str:
+    if not lines:
+        return "no lines"
+    parts = ", ".join(f"{line.sku} ×{line.quantity}" for line in lines)
+    return f"{len(lines)} line{'s' if len(lines) != 1 else ''} ({parts})"
+
+
+def apply_order_event(session: Session, event: OrderEvent, *, actor: str = "starshipit") -> Applied:
+    """Apply one validated order event inside the caller's transaction.
+
+    The order row is locked first, so concurrent events for one order apply one after
+    another; ledger writes are keyed by event, so a replay cannot count twice.
+    """
+    if event.event_type == "order_shipped":
+        check_shipped_lines(event.lines)
+    order, created = repo.lock_order(session, event.account_id, event.order_id)
+    key = event.key
+    content_key = EventKey.of(order.content_at, order.content_event_id)
+    deleted_key = EventKey.of(order.deleted_at, order.deleted_event_id)
+    shipped_key = EventKey.of(order.shipped_at, order.shipped_event_id)
+    at = event.occurred_at
+    timeline: list[dict[str, Any]] = []
+    outcome = STALE
+
+    shipped: dict[str, int] | None = {} if created else None
+
+    def current_shipped() -> dict[str, int]:
+        nonlocal shipped
+        if shipped is None:
+            shipped = ledger_repo.shipped_by_sku(session, order.account_id, order.order_id)
+        return shipped
+
+    if event.event_type == "order_deleted":
+        if is_newer(key, deleted_key):
+            already_deleted = deleted_key is not None and is_newer(deleted_key, content_key)
+            order.deleted_at, order.deleted_event_id = key.occurred_at, key.event_id
+            if order.order_number is None and event.order_number:
+                order.order_number = event.order_number
+            if is_newer(key, content_key):
+                outcome = IGNORED if already_deleted else APPLIED
+                timeline.append(_entry(at, "deleted", "order deleted in Starshipit", event))
+        if outcome == STALE:
+            timeline.append(_stale_entry(event, content_key or deleted_key))
+
+    if event.event_type == "order_shipped" and is_newer(key, shipped_key):
+        target = shipped_targets(event.lines)
+        deltas = shipment_deltas(target, current_shipped())
+        movements = [
+            shipment_movement(
+                account_id=order.account_id,
+                order_id=order.order_id,
+                order_number=event.order_number or order.order_number,
+                sku=sku,
+                delta=delta,
+                event_id=event.event_id,
+                location=DEFAULT_LOCATION,
+                actor=actor,
+            )
+            for sku, delta in deltas.items()
+        ]
+        posted = ledger.post_movements(session, movements)
+        for row in posted.rows:
+            timeline.append(
+                _entry(
+                    at,
+                    row.type,
+                    f"{row.type} {row.sku} {row.quantity:+d} at {row.location} (movement {row.id})",
+                    event,
+                )
+            )
+        shipped = {sku: qty for sku, qty in target.items() if qty}
+        order.shipped_at, order.shipped_event_id = key.occurred_at, key.event_id
+        outcome = APPLIED
+
+    content_newer = (
+        event.carries_content
+        and is_newer(key, content_key)
+        and (event.event_type == "order_shipped" or is_newer(key, deleted_key))
+    )
+    lines: list[Line]
+    if content_newer:
+        had_lines = not created and content_key is not None
+        repo.replace_lines(session, order.id, event, had_lines=had_lines)
+        _apply_header(order, event)
+        order.content_at, order.content_event_id = key.occurred_at, key.event_id
+        lines = list(event.lines)
+        if event.event_type != "order_shipped":
+            kind = "created" if event.event_type == "order_created" else "changed"
+            timeline.append(_entry(at, kind, f"{event.event_type}: {_summary(event.lines)}", event))
+        else:
+            timeline.append(_entry(at, "shipped", f"order_shipped: {_summary(event.lines)}", event))
+        outcome = APPLIED
+    else:
+        lines = repo.as_domain_lines(repo.lines_of(session, order.id)) if not created else []
+        if event.carries_content and outcome == STALE:
+            timeline.append(_stale_entry(event, content_key or deleted_key))
+        elif event.event_type == "order_shipped":
+            timeline.append(_entry(at, "shipped", f"order_shipped: {_summary(event.lines)}", event))
+
+    final_content = EventKey.of(order.content_at, order.content_event_id)
+    final_deleted = EventKey.of(order.deleted_at, order.deleted_event_id)
+    deleted_is_newest = final_deleted is not None and is_newer(final_deleted, final_content)
+    status = derive_status(
+        lines, current_shipped(), deleted_is_newest=deleted_is_newest, allocated_units=0
+    )
+    if status != order.status or created:
+        if not created:
+            timeline.append(_entry(at, "status", f"{order.status} → {status}", event))
+        order.status = status
+    repo.add_timeline(session, order.id, timeline)
+    order.updated_at = utcnow()
+    session.flush()
+    return Applied(outcome, order)
+
+
+def _apply_header(order: Order, event: OrderEvent) -> None:
+    h = event.header
+    if event.order_number:
+        order.order_number = event.order_number
+    for name in ("reference", "platform", "carrier", "carrier_name"):
+        if name in h:
+            setattr(order, name, h[name])
+    if "order_date" in h:
+        order.order_date = h["order_date"]  # type: ignore[assignment]
+    if "status" in h:
+        order.starshipit_status = h["status"]  # type: ignore[assignment]
+    if "destination" in h:
+        order.destination = h["destination"]  # type: ignore[assignment]
+    if "packages" in h:
+        order.packages = h["packages"]  # type: ignore[assignment]
+
+
+def _entry(at: Any, kind: str, detail: str, event: OrderEvent) -> dict[str, Any]:
+    return {"at": at, "kind": kind, "detail": detail, "event_id": event.event_id}
+
+
+def _stale_entry(event: OrderEvent, newer: EventKey | None) -> dict[str, Any]:
+    detail = f"{event.event_type} {event.event_id} ignored: older than"
+    if newer is not None:
+        detail += f" {newer.event_id} ({isoformat(newer.occurred_at)})"
+    else:
+        detail += " the current state"
+    return _entry(event.occurred_at, "stale", detail, event)

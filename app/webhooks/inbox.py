@@ -1,0 +1,107 @@
+"""The only code that reads and writes the inbox tables."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from app.db import insert_for
+from app.timeutil import utcnow
+from app.webhooks.models import EventConflict, InboxEvent
+
+
+def insert_event(session: Session, **values: Any) -> int | None:
+    """Store an event unless (account_id, event_id) is already stored; return its id."""
+    values.setdefault("received_at", utcnow())
+    values.setdefault("attempts", 1)
+    stmt = (
+        insert_for(session, InboxEvent)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["account_id", "event_id"])
+        .returning(InboxEvent.id)
+    )
+    return session.execute(stmt).scalar()
+
+
+def get_event(session: Session, account_id: str, event_id: str) -> InboxEvent | None:
+    return session.scalars(
+        sa.select(InboxEvent).where(
+            InboxEvent.account_id == account_id, InboxEvent.event_id == event_id
+        )
+    ).first()
+
+
+def lock_event(session: Session, account_id: str, event_id: str) -> InboxEvent | None:
+    return session.scalars(
+        sa.select(InboxEvent)
+        .where(InboxEvent.account_id == account_id, InboxEvent.event_id == event_id)
+        .with_for_update()
+    ).first()
+
+
+def set_status(
+    session: Session,
+    event_pk: int,
+    status: str,
+    *,
+    reason: str | None = None,
+    applied_at: datetime | None = None,
+    next_attempt_at: datetime | None = None,
+) -> None:
+    session.execute(
+        sa.update(InboxEvent)
+        .where(InboxEvent.id == event_pk)
+        .values(
+            status=status, reason=reason, applied_at=applied_at, next_attempt_at=next_attempt_at
+        )
+    )
+
+
+def store_conflict(
+    session: Session, account_id: str, event_id: str, sha: str, payload: str
+) -> None:
+    stmt = insert_for(session, EventConflict).values(
+        account_id=account_id,
+        event_id=event_id,
+        body_sha256=sha,
+        payload=payload,
+        received_at=utcnow(),
+    )
+    session.execute(
+        stmt.on_conflict_do_nothing(index_elements=["account_id", "event_id", "body_sha256"])
+    )
+
+
+def events_query(
+    account_id: str | None, statuses: Sequence[str] | None, source: str | None = None
+) -> sa.Select:
+    stmt = sa.select(InboxEvent)
+    if account_id:
+        stmt = stmt.where(InboxEvent.account_id == account_id)
+    if statuses:
+        stmt = stmt.where(InboxEvent.status.in_(statuses))
+    if source:
+        stmt = stmt.where(InboxEvent.source == source)
+    return stmt.order_by(InboxEvent.id.desc())
+
+
+def conflicts_query(account_id: str | None) -> sa.Select:
+    stmt = sa.select(EventConflict)
+    if account_id:
+        stmt = stmt.where(EventConflict.account_id == account_id)
+    return stmt.order_by(EventConflict.id.desc())
+
+
+def replayable_ids(session: Session, limit: int) -> list[tuple[str, str]]:
+    rows = session.execute(
+        sa.select(InboxEvent.account_id, InboxEvent.event_id)
+        .where(InboxEvent.status.in_(("parked", "pending")))
+        .where(sa.or_(InboxEvent.next_attempt_at.is_(None), InboxEvent.next_attempt_at <= utcnow()))
+        .order_by(InboxEvent.id)
+        .limit(limit)
+    )
+    return [(r[0], r[1]) for r in rows]

@@ -1,0 +1,164 @@
+"""receive → store → apply → mark, in one transaction (ARCHITECTURE: data flow)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from marshmallow import ValidationError
+from sqlalchemy import exc
+from sqlalchemy.orm import Session
+
+from app.db import Database, StorageUnavailable
+from app.orders.domain import OrderEvent, ParkEvent
+from app.orders.service import apply_order_event
+from app.timeutil import utcnow
+from app.webhooks import inbox
+from app.webhooks.schemas import load_order_event
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Received:
+    status: str
+    event_id: str
+    reason: str | None = None
+
+
+def fingerprint(document: Any) -> str:
+    """Content hash independent of key order and whitespace."""
+    canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def receive_order_event(db: Database, document: dict[str, Any], raw: bytes) -> Received:
+    """Store and apply one validated order event; the answer is only given after commit."""
+    event = load_order_event(document)
+    sha = fingerprint(document)
+    payload = raw.decode("utf-8")
+
+    def work(session: Session) -> Received:
+        event_pk = inbox.insert_event(
+            session,
+            account_id=event.account_id,
+            event_id=event.event_id,
+            source="orders",
+            event_type=event.event_type,
+            occurred_at=event.occurred_at,
+            order_id=event.order_id,
+            order_number=event.order_number,
+            body_sha256=sha,
+            payload=payload,
+            status="applied",
+            applied_at=utcnow(),
+        )
+        if event_pk is None:
+            return _redelivery(session, event, sha, payload)
+        result = apply_order_event(session, event)
+        if result.outcome != "applied":
+            inbox.set_status(session, event_pk, result.outcome, applied_at=utcnow())
+        return Received(result.outcome, event.event_id)
+
+    try:
+        return db.run(work)
+    except (StorageUnavailable, exc.OperationalError, exc.InterfaceError):
+        raise
+    except Exception as error:  # noqa: BLE001 - anything else parks the event, durably
+        reason = _reason(error)
+        if not isinstance(error, ParkEvent):
+            log.exception("event %s could not be applied; parking it", event.event_id)
+        return db.run(lambda s: _park_new(s, event, sha, payload, reason))
+
+
+def _redelivery(session: Session, event: OrderEvent, sha: str, payload: str) -> Received:
+    stored = inbox.get_event(session, event.account_id, event.event_id)
+    assert stored is not None
+    if stored.body_sha256 == sha:
+        return Received("duplicate", event.event_id)
+    inbox.store_conflict(session, event.account_id, event.event_id, sha, payload)
+    return Received(
+        "conflict",
+        event.event_id,
+        reason="a different body was already stored under this event_id; kept for review",
+    )
+
+
+def _park_new(session: Session, event: OrderEvent, sha: str, payload: str, reason: str) -> Received:
+    event_pk = inbox.insert_event(
+        session,
+        account_id=event.account_id,
+        event_id=event.event_id,
+        source="orders",
+        event_type=event.event_type,
+        occurred_at=event.occurred_at,
+        order_id=event.order_id,
+        order_number=event.order_number,
+        body_sha256=sha,
+        payload=payload,
+        status="parked",
+        reason=reason,
+    )
+    if event_pk is None:  # stored meanwhile by a concurrent delivery
+        return _redelivery(session, event, sha, payload)
+    return Received("parked", event.event_id, reason=reason)
+
+
+def _reason(error: BaseException) -> str:
+    if isinstance(error, ParkEvent):
+        return str(error)
+    return f"internal error while applying: {type(error).__name__}: {error}"[:2000]
+
+
+class ReplayRefused(Exception):
+    pass
+
+
+def replay_event(db: Database, account_id: str, event_id: str) -> Received:
+    """Apply a parked (or pending) order event again. Final events are refused."""
+
+    def work(session: Session) -> Received:
+        stored = inbox.lock_event(session, account_id, event_id)
+        if stored is None:
+            raise LookupError(f"no event {event_id!r} in account {account_id!r}")
+        if stored.status not in ("parked", "pending"):
+            raise ReplayRefused(
+                f"event {event_id!r} is {stored.status}; only parked or pending events replay"
+            )
+        if stored.source != "orders":
+            raise ReplayRefused(f"event {event_id!r} is a {stored.source} event")
+        stored.attempts += 1
+        try:
+            event = load_order_event(json.loads(stored.payload))
+        except (ValueError, ValidationError) as error:
+            stored.reason = f"stored payload no longer validates: {error}"
+            return Received("parked", event_id, stored.reason)
+        parked_reason: str | None = None
+        try:
+            with session.begin_nested():
+                result = apply_order_event(session, event, actor="replay")
+        except ParkEvent as error:
+            parked_reason = str(error)
+        if parked_reason is not None:
+            stored.status, stored.reason = "parked", parked_reason
+            return Received("parked", event_id, parked_reason)
+        stored.status, stored.reason, stored.applied_at = result.outcome, None, utcnow()
+        return Received(result.outcome, event_id)
+
+    return db.run(work)
+
+
+def replay_due(db: Database, limit: int = 500) -> list[Received]:
+    """Replay parked/pending events whose retry time has come (oldest first)."""
+    with db.read() as session:
+        due = inbox.replayable_ids(session, limit)
+    results = []
+    for account_id, event_id in due:
+        try:
+            results.append(replay_event(db, account_id, event_id))
+        except (LookupError, ReplayRefused):
+            continue  # replayed meanwhile by someone else
+    return results
