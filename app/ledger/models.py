@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
@@ -13,13 +13,47 @@ from app.timeutil import utcnow
 DEFAULT_LOCATION = "DEFAULT"
 
 
+TRACKING_MODES = ("none", "batch", "serial")
+STRATEGIES = ("fifo", "fefo", "pick_face_first")
+BUNDLE_KINDS = ("none", "exploding", "require_stock")
+LOCATION_KINDS = ("pick_face", "bulk", "non_sellable")
+
+
 class Product(Base):
     """A SKU. Created on first sight (an order line, a receipt)."""
 
     __tablename__ = "products"
 
     sku: Mapped[str] = mapped_column(sa.String(50), primary_key=True)
+    name: Mapped[str | None] = mapped_column(sa.String(200))
+    tracking: Mapped[str] = mapped_column(sa.String(10), default="none", server_default="none")
+    # None: the global default strategy applies.
+    strategy: Mapped[str | None] = mapped_column(sa.String(20))
+    bundle: Mapped[str] = mapped_column(sa.String(20), default="none", server_default="none")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class BundleComponent(Base):
+    """One component of a bundle SKU: `quantity` units per bundle."""
+
+    __tablename__ = "bundle_components"
+    __table_args__ = (sa.CheckConstraint("quantity > 0", name="quantity_positive"),)
+
+    bundle_sku: Mapped[str] = mapped_column(sa.ForeignKey("products.sku"), primary_key=True)
+    component_sku: Mapped[str] = mapped_column(sa.ForeignKey("products.sku"), primary_key=True)
+    quantity: Mapped[int] = mapped_column(sa.Integer)
+
+
+class Batch(Base):
+    """A batch (lot) or serial number of a tracked product. Balances key on its code."""
+
+    __tablename__ = "batches"
+
+    sku: Mapped[str] = mapped_column(sa.ForeignKey("products.sku"), primary_key=True)
+    code: Mapped[str] = mapped_column(sa.String(100), primary_key=True)
+    expiry: Mapped[date | None] = mapped_column(sa.Date)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class Location(Base):
@@ -27,7 +61,20 @@ class Location(Base):
 
     code: Mapped[str] = mapped_column(sa.String(50), primary_key=True)
     kind: Mapped[str] = mapped_column(sa.String(20), default="bulk")
+    warehouse: Mapped[str] = mapped_column(sa.String(50), default="MAIN", server_default="MAIN")
+    # Pick order within the warehouse (pick lists sort by it, then by code).
+    sequence: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PickFaceLevel(Base):
+    """Minimum on hand wanted at a pick face for a SKU (replenishment suggestions)."""
+
+    __tablename__ = "pick_face_levels"
+
+    sku: Mapped[str] = mapped_column(sa.ForeignKey("products.sku"), primary_key=True)
+    location: Mapped[str] = mapped_column(sa.ForeignKey("locations.code"), primary_key=True)
+    min_level: Mapped[int] = mapped_column(sa.Integer)
 
 
 class StockMovement(Base):

@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from app.allocation import hooks as allocation_hooks
 from app.ledger import repository as repo
 from app.ledger.domain import (
     LedgerError,
@@ -58,7 +59,9 @@ def post_movements(session: Session, movements: Sequence[NewMovement]) -> Posted
     rows = repo.insert_movements(session, movements)
     inserted_keys = {r.key for r in rows}
     fresh = [m for m in movements if m.key in inserted_keys]
-    return Posted(rows, repo.apply_to_balances(session, fresh))
+    on_hand = repo.apply_to_balances(session, fresh)
+    allocation_hooks.on_balances_changed(session, on_hand)
+    return Posted(rows, on_hand)
 
 
 def record_manual_movement(

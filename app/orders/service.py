@@ -8,10 +8,10 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from app.allocation import hooks as allocation
 from app.ledger import repository as ledger_repo
 from app.ledger import service as ledger
-from app.ledger.domain import shipment_movement
-from app.ledger.models import DEFAULT_LOCATION
+from app.ledger.shipping import shipment_movements
 from app.orders import repository as repo
 from app.orders.domain import (
     EventKey,
@@ -20,6 +20,7 @@ from app.orders.domain import (
     check_shipped_lines,
     derive_status,
     is_newer,
+    lines_changed,
     shipment_deltas,
     shipped_targets,
 )
@@ -76,25 +77,23 @@ def apply_order_event(session: Session, event: OrderEvent, *, actor: str = "star
             if is_newer(key, content_key):
                 outcome = IGNORED if already_deleted else APPLIED
                 timeline.append(_entry(at, "deleted", "order deleted in Starshipit", event))
+                allocation.on_deleted(session, order)
         if outcome == STALE:
             timeline.append(_stale_entry(event, content_key or deleted_key))
 
     if event.event_type == "order_shipped" and is_newer(key, shipped_key):
         target = shipped_targets(event.lines)
         deltas = shipment_deltas(target, current_shipped())
-        movements = [
-            shipment_movement(
-                account_id=order.account_id,
-                order_id=order.order_id,
-                order_number=event.order_number or order.order_number,
-                sku=sku,
-                delta=delta,
-                event_id=event.event_id,
-                location=DEFAULT_LOCATION,
-                actor=actor,
-            )
-            for sku, delta in deltas.items()
-        ]
+        movements = shipment_movements(
+            session,
+            account_id=order.account_id,
+            order_id=order.order_id,
+            order_number=event.order_number or order.order_number,
+            event_id=event.event_id,
+            deltas=deltas,
+            actor=actor,
+            sources=allocation.shipment_sources(session, order),
+        )
         posted = ledger.post_movements(session, movements)
         for row in posted.rows:
             timeline.append(
@@ -106,6 +105,7 @@ def apply_order_event(session: Session, event: OrderEvent, *, actor: str = "star
                 )
             )
         shipped = {sku: qty for sku, qty in target.items() if qty}
+        allocation.on_shipped(session, order, shipped)
         order.shipped_at, order.shipped_event_id = key.occurred_at, key.event_id
         outcome = APPLIED
 
@@ -117,6 +117,7 @@ def apply_order_event(session: Session, event: OrderEvent, *, actor: str = "star
     lines: list[Line]
     if content_newer:
         had_lines = not created and content_key is not None
+        old_lines = repo.as_domain_lines(repo.lines_of(session, order.id)) if had_lines else []
         repo.replace_lines(session, order.id, event, had_lines=had_lines)
         _apply_header(order, event)
         order.content_at, order.content_event_id = key.occurred_at, key.event_id
@@ -127,6 +128,8 @@ def apply_order_event(session: Session, event: OrderEvent, *, actor: str = "star
         else:
             timeline.append(_entry(at, "shipped", f"order_shipped: {_summary(event.lines)}", event))
         outcome = APPLIED
+        if had_lines and lines_changed(old_lines, lines):
+            allocation.on_lines_changed(session, order)
     else:
         lines = repo.as_domain_lines(repo.lines_of(session, order.id)) if not created else []
         if event.carries_content and outcome == STALE:
@@ -137,8 +140,13 @@ def apply_order_event(session: Session, event: OrderEvent, *, actor: str = "star
     final_content = EventKey.of(order.content_at, order.content_event_id)
     final_deleted = EventKey.of(order.deleted_at, order.deleted_event_id)
     deleted_is_newest = final_deleted is not None and is_newer(final_deleted, final_content)
+    if content_newer and not deleted_is_newest:
+        allocation.after_content(session, order)
     status = derive_status(
-        lines, current_shipped(), deleted_is_newest=deleted_is_newest, allocated_units=0
+        lines,
+        current_shipped(),
+        deleted_is_newest=deleted_is_newest,
+        allocated_units=allocation.allocated_units(session, order),
     )
     if status != order.status or created:
         if not created:
