@@ -4,13 +4,25 @@ from app.db import Base
 from app.ledger.models import (
     Batch,
     BundleComponent,
+    ExpectedReceipt,
+    ExpectedReceiptLine,
     Location,
     PickFaceLevel,
     Product,
     StockBalance,
     StockMovement,
+    Stocktake,
+    StocktakeLine,
 )
 from app.orders.models import Order, OrderLine, TimelineEntry
+from app.reconcile.models import (
+    PollCursor,
+    ReconciliationDrift,
+    ReconciliationRun,
+    ReconciliationSeen,
+    SchedulerRun,
+    SchedulerSlot,
+)
 from app.webhooks.models import EventConflict, InboxEvent
 
 metadata = Base.metadata
@@ -20,14 +32,24 @@ __all__ = [
     "Batch",
     "BundleComponent",
     "EventConflict",
+    "ExpectedReceipt",
+    "ExpectedReceiptLine",
     "InboxEvent",
     "Location",
     "Order",
     "OrderLine",
     "PickFaceLevel",
+    "PollCursor",
     "Product",
+    "ReconciliationDrift",
+    "ReconciliationRun",
+    "ReconciliationSeen",
+    "SchedulerRun",
+    "SchedulerSlot",
     "StockBalance",
     "StockMovement",
+    "Stocktake",
+    "StocktakeLine",
     "TimelineEntry",
     "metadata",
 ]

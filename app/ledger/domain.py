@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import date, datetime
 
 SHIPMENT = "shipment"
 SHIPMENT_REVERSAL = "shipment_reversal"
@@ -13,9 +14,31 @@ RECEIPT = "receipt"
 ADJUSTMENT = "adjustment"
 STOCKTAKE = "stocktake"
 RETURN = "return"
+RETURN_DAMAGED = "return_damaged"
+TRANSFER_OUT = "transfer_out"
+TRANSFER_IN = "transfer_in"
+IMPORT = "import"
 MANUAL_TYPES = (RECEIPT, ADJUSTMENT)
 SHIPMENT_TYPES = (SHIPMENT, SHIPMENT_REVERSAL)
-MOVEMENT_TYPES = (SHIPMENT, SHIPMENT_REVERSAL, RECEIPT, ADJUSTMENT, STOCKTAKE, RETURN)
+RETURN_TYPES = (RETURN, RETURN_DAMAGED)
+MOVEMENT_TYPES = (
+    SHIPMENT,
+    SHIPMENT_REVERSAL,
+    RECEIPT,
+    ADJUSTMENT,
+    STOCKTAKE,
+    RETURN,
+    RETURN_DAMAGED,
+    TRANSFER_OUT,
+    TRANSFER_IN,
+    IMPORT,
+)
+
+# Location kinds (mirrors app.ledger.models.LOCATION_KINDS).
+PICK_FACE, BULK, NON_SELLABLE = "pick_face", "bulk", "non_sellable"
+# Product strategies; None on a product means DEFAULT_STRATEGY.
+FIFO, FEFO, PICK_FACE_FIRST = "fifo", "fefo", "pick_face_first"
+DEFAULT_STRATEGY = FIFO
 
 
 class LedgerError(ValueError):
@@ -41,6 +64,8 @@ class NewMovement:
     order_id: int | None = None
     event_id: str | None = None
     request_sha256: str | None = None
+    # Exploding bundle whose shipment this component movement belongs to.
+    bundle_sku: str | None = None
     extra: dict[str, object] = field(default_factory=dict)
 
 
@@ -54,20 +79,34 @@ def shipment_movement(
     event_id: str,
     location: str,
     actor: str,
+    batch: str = "",
+    bundle_sku: str | None = None,
 ) -> NewMovement:
-    """`delta` units leave (delta > 0: shipment) or come back (delta < 0: voided label)."""
+    """`delta` units leave (delta > 0: shipment) or come back (delta < 0: voided label).
+
+    One event may take a SKU from several places (and as a bundle component), so the
+    key names the origin and the place; the plain key stays for the simple case.
+    """
     kind = SHIPMENT if delta > 0 else SHIPMENT_REVERSAL
+    key = f"{kind}:{account_id}:{order_id}:{sku}:{event_id}"
+    if bundle_sku is not None:
+        key += f":via:{bundle_sku}"
+    if location != "DEFAULT" or batch:
+        key += f"@{location}/{batch}"
     return NewMovement(
-        key=f"{kind}:{account_id}:{order_id}:{sku}:{event_id}",
+        key=key,
         sku=sku,
         quantity=-delta,
         type=kind,
         location=location,
         actor=actor,
+        batch=batch,
         reference=order_number,
+        reason=f"bundle {bundle_sku}" if bundle_sku else None,
         account_id=account_id,
         order_id=order_id,
         event_id=event_id,
+        bundle_sku=bundle_sku,
     )
 
 
@@ -97,3 +136,190 @@ def net_by_balance(movements: Iterable[NewMovement]) -> dict[tuple[str, str, str
         key = (m.sku, m.location, m.batch)
         net[key] = net.get(key, 0) + m.quantity
     return dict(sorted(net.items()))
+
+
+# --- where stock is taken from -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Place:
+    """Stock of one SKU at one (location, batch), with what the strategies sort on."""
+
+    location: str
+    batch: str
+    available: int
+    kind: str = BULK
+    sequence: int = 0
+    received_at: datetime | None = None
+    expiry: date | None = None
+
+
+@dataclass(frozen=True)
+class Take:
+    location: str
+    batch: str
+    quantity: int
+
+
+def order_places(places: Iterable[Place], strategy: str | None) -> list[Place]:
+    """Sort candidate places by the product's strategy (never non-sellable ones).
+
+    fifo: oldest batch received first; fefo: earliest expiry first (no expiry last);
+    pick_face_first: pick faces (by sequence) before bulk, then FIFO. Within a tie,
+    pick faces come first and then location sequence and code, so picks are stable.
+    """
+    strategy = strategy or DEFAULT_STRATEGY
+    far = datetime.max.replace(tzinfo=None)
+
+    def received(p: Place) -> datetime:
+        return p.received_at.replace(tzinfo=None) if p.received_at else far
+
+    def place_order(p: Place) -> tuple[int, int, str, str]:
+        return (0 if p.kind == PICK_FACE else 1, p.sequence, p.location, p.batch)
+
+    sellable = [p for p in places if p.kind != NON_SELLABLE and p.available > 0]
+    if strategy == FEFO:
+        return sorted(
+            sellable, key=lambda p: (p.expiry or date.max, received(p), *place_order(p))
+        )
+    if strategy == PICK_FACE_FIRST:
+        return sorted(
+            sellable, key=lambda p: (0 if p.kind == PICK_FACE else 1, received(p), *place_order(p))
+        )
+    return sorted(sellable, key=lambda p: (received(p), *place_order(p)))
+
+
+def take(places: Sequence[Place], quantity: int) -> tuple[list[Take], int]:
+    """Take `quantity` units from `places` in order; return takes and the shortfall."""
+    takes: list[Take] = []
+    left = quantity
+    for p in places:
+        if left <= 0:
+            break
+        n = min(left, p.available)
+        if n > 0:
+            takes.append(Take(p.location, p.batch, n))
+            left -= n
+    return takes, left
+
+
+def give_back(shipped_from: Sequence[Take], quantity: int) -> tuple[list[Take], int]:
+    """Units coming back go where the order's shipments took them (newest place first)."""
+    return take(
+        [Place(t.location, t.batch, t.quantity) for t in shipped_from], quantity
+    )
+
+
+def explode(
+    deltas: dict[str, int], components: dict[str, list[tuple[str, int]]]
+) -> dict[tuple[str, str | None], int]:
+    """SKU deltas → (sku, bundle it ships for or None) deltas; bundles become components."""
+    out: dict[tuple[str, str | None], int] = {}
+    for sku, delta in deltas.items():
+        if delta == 0:
+            continue
+        parts = components.get(sku)
+        if parts:
+            for component, per in parts:
+                key = (component, sku)
+                out[key] = out.get(key, 0) + delta * per
+        else:
+            out[(sku, None)] = out.get((sku, None), 0) + delta
+    return dict(sorted(out.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")))
+
+
+def bundle_units(shipped_components: dict[str, int], per_bundle: dict[str, int]) -> int:
+    """Whole bundles shipped, from the component units shipped on their behalf."""
+    if not per_bundle:
+        return 0
+    return min(shipped_components.get(c, 0) // q for c, q in per_bundle.items())
+
+
+# --- stocktakes, returns, replenishment -----------------------------------------------
+
+
+@dataclass(frozen=True)
+class CountResult:
+    sku: str
+    batch: str
+    book: int
+    counted: int
+    status: str  # applied | unchanged | moved
+
+    @property
+    def difference(self) -> int:
+        return self.counted - self.book
+
+
+def judge_counts(
+    book: dict[tuple[str, str], int],
+    counts: dict[tuple[str, str], int],
+    moved: set[str],
+) -> list[CountResult]:
+    """Compare counts with the book recorded when the count opened.
+
+    A SKU that moved at the location since then is reported as `moved` and not applied:
+    its book is stale, so counted − book would be wrong.
+    """
+    results = []
+    for (sku, batch), counted in sorted(counts.items()):
+        if counted < 0:
+            raise LedgerError(f"count for {sku} must not be negative", "counts")
+        was = book.get((sku, batch), 0)
+        if sku in moved:
+            status = "moved"
+        elif counted == was:
+            status = "unchanged"
+        else:
+            status = "applied"
+        results.append(CountResult(sku, batch, was, counted, status))
+    return results
+
+
+def check_return(sku: str, quantity: int, shipped: int, returned: int) -> None:
+    if quantity <= 0:
+        raise LedgerError("return quantity must be positive", "quantity")
+    if quantity + returned > shipped:
+        raise LedgerError(
+            f"return of {quantity} {sku} exceeds what can be returned "
+            f"(shipped {shipped}, already returned {returned})",
+            "quantity",
+        )
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    sku: str
+    pick_face: str
+    min_level: int
+    on_hand: int
+    short_by: int
+    from_location: str | None
+    from_available: int
+
+
+def replenishment(
+    levels: Iterable[tuple[str, str, int, int]], bulk: dict[str, list[tuple[str, int]]]
+) -> list[Suggestion]:
+    """(sku, pick face, min level, on hand) → suggestions for faces below their level.
+
+    The bulk location to pull from is the one with the most available units of the SKU.
+    """
+    out = []
+    for sku, face, level, on_hand in levels:
+        if on_hand >= level:
+            continue
+        sources = sorted(bulk.get(sku, []), key=lambda s: (-s[1], s[0]))
+        src = sources[0] if sources else None
+        out.append(
+            Suggestion(
+                sku=sku,
+                pick_face=face,
+                min_level=level,
+                on_hand=on_hand,
+                short_by=level - on_hand,
+                from_location=src[0] if src else None,
+                from_available=src[1] if src else 0,
+            )
+        )
+    return out

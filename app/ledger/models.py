@@ -101,6 +101,8 @@ class StockMovement(Base):
     event_id: Mapped[str | None] = mapped_column(sa.String(200))
     actor: Mapped[str] = mapped_column(sa.String(100))
     request_sha256: Mapped[str | None] = mapped_column(sa.String(64))
+    # Set on component movements of an exploding bundle's shipment: the bundle SKU.
+    bundle_sku: Mapped[str | None] = mapped_column(sa.String(50))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -117,3 +119,67 @@ class StockBalance(Base):
     on_hand: Mapped[int] = mapped_column(sa.Integer, default=0)
     allocated: Mapped[int] = mapped_column(sa.Integer, default=0)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class ExpectedReceipt(Base):
+    """A purchase order: units expected to arrive. Open lines make up `incoming`."""
+
+    __tablename__ = "expected_receipts"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    reference: Mapped[str] = mapped_column(sa.String(200), unique=True)
+    supplier: Mapped[str | None] = mapped_column(sa.String(200))
+    expected_date: Mapped[date | None] = mapped_column(sa.Date)
+    location: Mapped[str | None] = mapped_column(sa.ForeignKey("locations.code"))
+    status: Mapped[str] = mapped_column(sa.String(20), default="open")  # open|received|cancelled
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ExpectedReceiptLine(Base):
+    __tablename__ = "expected_receipt_lines"
+    __table_args__ = (
+        sa.UniqueConstraint("receipt_id", "sku"),
+        sa.CheckConstraint("quantity > 0", name="quantity_positive"),
+        sa.Index("ix_expected_receipt_lines_sku", "sku"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    receipt_id: Mapped[int] = mapped_column(
+        BigIntPK, sa.ForeignKey("expected_receipts.id", ondelete="CASCADE")
+    )
+    sku: Mapped[str] = mapped_column(sa.ForeignKey("products.sku"))
+    quantity: Mapped[int] = mapped_column(sa.Integer)
+    received: Mapped[int] = mapped_column(sa.Integer, default=0)
+
+
+class Stocktake(Base):
+    """A count of one location: the book is recorded when it opens."""
+
+    __tablename__ = "stocktakes"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    location: Mapped[str] = mapped_column(sa.ForeignKey("locations.code"))
+    status: Mapped[str] = mapped_column(sa.String(20), default="open")  # open|submitted
+    # Highest movement id when the count opened: later movements make a line stale.
+    last_movement_id: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    actor: Mapped[str] = mapped_column(sa.String(100))
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class StocktakeLine(Base):
+    __tablename__ = "stocktake_lines"
+    __table_args__ = (sa.UniqueConstraint("stocktake_id", "sku", "batch"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    stocktake_id: Mapped[int] = mapped_column(
+        BigIntPK, sa.ForeignKey("stocktakes.id", ondelete="CASCADE")
+    )
+    sku: Mapped[str] = mapped_column(sa.ForeignKey("products.sku"))
+    batch: Mapped[str] = mapped_column(sa.String(100), default="")
+    book: Mapped[int] = mapped_column(sa.Integer)
+    counted: Mapped[int | None] = mapped_column(sa.Integer)
+    # None until submitted; then applied | unchanged | moved | not_counted
+    status: Mapped[str | None] = mapped_column(sa.String(20))
+    movement_id: Mapped[int | None] = mapped_column(sa.BigInteger)

@@ -28,6 +28,7 @@ _MOVEMENT_COLUMNS = (
     "order_id",
     "event_id",
     "request_sha256",
+    "bundle_sku",
 )
 
 
