@@ -10,8 +10,26 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.db import insert_for
-from app.ledger.domain import NewMovement, net_by_balance
-from app.ledger.models import Location, Product, StockBalance, StockMovement
+from app.ledger.domain import (
+    SHIPMENT,
+    SHIPMENT_REVERSAL,
+    NewMovement,
+    Place,
+    Take,
+    bundle_units,
+    net_by_balance,
+)
+from app.ledger.models import (
+    Batch,
+    BundleComponent,
+    ExpectedReceipt,
+    ExpectedReceiptLine,
+    Location,
+    PickFaceLevel,
+    Product,
+    StockBalance,
+    StockMovement,
+)
 from app.timeutil import utcnow
 
 _MOVEMENT_COLUMNS = (
@@ -91,17 +109,12 @@ def apply_to_balances(
 
 
 def shipped_by_sku(session: Session, account_id: str, order_id: int) -> dict[str, int]:
-    """Units the ledger has shipped per SKU for one order (shipments minus reversals)."""
-    stmt = (
-        sa.select(StockMovement.sku, sa.func.sum(StockMovement.quantity))
-        .where(
-            StockMovement.account_id == account_id,
-            StockMovement.order_id == order_id,
-            StockMovement.type.in_(("shipment", "shipment_reversal")),
-        )
-        .group_by(StockMovement.sku)
-    )
-    return {sku: -int(total) for sku, total in session.execute(stmt) if total}
+    """Units the ledger has shipped per order SKU (shipments minus reversals).
+
+    An exploding bundle ships as component movements tagged with the bundle's SKU; it
+    counts here as whole bundles under its own SKU, as the order line names it.
+    """
+    return order_net_by_sku(session, account_id, order_id, (SHIPMENT, SHIPMENT_REVERSAL))
 
 
 def movement_by_key(session: Session, key: str) -> StockMovement | None:
@@ -151,3 +164,312 @@ def movements_query(
     if account_id:
         stmt = stmt.where(StockMovement.account_id == account_id)
     return stmt.order_by(StockMovement.id.desc())
+
+
+# --- catalogue and places -------------------------------------------------------------
+
+
+def get_location(session: Session, code: str) -> Location | None:
+    return session.get(Location, code)
+
+
+def locations_by_code(session: Session, codes: Iterable[str]) -> dict[str, Location]:
+    wanted = sorted(set(codes))
+    if not wanted:
+        return {}
+    rows = session.scalars(sa.select(Location).where(Location.code.in_(wanted)))
+    return {loc.code: loc for loc in rows}
+
+
+def ensure_location(session: Session, code: str, kind: str) -> None:
+    stmt = insert_for(session, Location).values(
+        code=code, kind=kind, warehouse="MAIN", sequence=0, created_at=utcnow()
+    )
+    session.execute(stmt.on_conflict_do_nothing(index_elements=["code"]))
+
+
+def products_by_sku(session: Session, skus: Iterable[str]) -> dict[str, Product]:
+    wanted = sorted(set(skus))
+    if not wanted:
+        return {}
+    return {p.sku: p for p in session.scalars(sa.select(Product).where(Product.sku.in_(wanted)))}
+
+
+def exploding_components(session: Session, skus: Iterable[str]) -> dict[str, list[tuple[str, int]]]:
+    """Bundle SKU → [(component, units per bundle)] for the exploding bundles among `skus`."""
+    wanted = sorted(set(skus))
+    if not wanted:
+        return {}
+    stmt = (
+        sa.select(
+            BundleComponent.bundle_sku, BundleComponent.component_sku, BundleComponent.quantity
+        )
+        .join(Product, Product.sku == BundleComponent.bundle_sku)
+        .where(BundleComponent.bundle_sku.in_(wanted), Product.bundle == "exploding")
+        .order_by(BundleComponent.bundle_sku, BundleComponent.component_sku)
+    )
+    out: dict[str, list[tuple[str, int]]] = {}
+    for bundle, component, qty in session.execute(stmt):
+        out.setdefault(bundle, []).append((component, qty))
+    return out
+
+
+def components_of(session: Session, bundle_skus: Iterable[str]) -> dict[str, dict[str, int]]:
+    wanted = sorted(set(bundle_skus))
+    if not wanted:
+        return {}
+    stmt = sa.select(BundleComponent).where(BundleComponent.bundle_sku.in_(wanted))
+    out: dict[str, dict[str, int]] = {}
+    for c in session.scalars(stmt):
+        out.setdefault(c.bundle_sku, {})[c.component_sku] = c.quantity
+    return out
+
+
+def replace_components(session: Session, bundle_sku: str, parts: Sequence[tuple[str, int]]) -> None:
+    session.execute(sa.delete(BundleComponent).where(BundleComponent.bundle_sku == bundle_sku))
+    if parts:
+        session.execute(
+            sa.insert(BundleComponent),
+            [{"bundle_sku": bundle_sku, "component_sku": c, "quantity": q} for c, q in parts],
+        )
+
+
+def places_for(session: Session, skus: Iterable[str]) -> dict[str, list[Place]]:
+    """Every balance of these SKUs with what the picking strategies sort on."""
+    wanted = sorted(set(skus))
+    if not wanted:
+        return {}
+    stmt = (
+        sa.select(
+            StockBalance.sku,
+            StockBalance.location,
+            StockBalance.batch,
+            StockBalance.on_hand,
+            StockBalance.allocated,
+            Location.kind,
+            Location.sequence,
+            Batch.received_at,
+            Batch.expiry,
+        )
+        .join(Location, Location.code == StockBalance.location)
+        .outerjoin(Batch, sa.and_(Batch.sku == StockBalance.sku, Batch.code == StockBalance.batch))
+        .where(StockBalance.sku.in_(wanted))
+        .order_by(StockBalance.sku, StockBalance.location, StockBalance.batch)
+    )
+    out: dict[str, list[Place]] = {sku: [] for sku in wanted}
+    for r in session.execute(stmt):
+        out[r.sku].append(
+            Place(
+                location=r.location,
+                batch=r.batch,
+                available=r.on_hand - r.allocated,
+                kind=r.kind,
+                sequence=r.sequence,
+                received_at=r.received_at,
+                expiry=r.expiry,
+            )
+        )
+    return out
+
+
+def order_places_shipped(
+    session: Session, account_id: str, order_id: int, sku: str, bundle_sku: str | None
+) -> list[Take]:
+    """Where the order's shipments of `sku` (net of reversals) came from, newest first."""
+    m = StockMovement
+    origin = m.bundle_sku.is_(None) if bundle_sku is None else m.bundle_sku == bundle_sku
+    stmt = (
+        sa.select(m.location, m.batch, sa.func.sum(m.quantity), sa.func.max(m.id))
+        .where(
+            m.account_id == account_id,
+            m.order_id == order_id,
+            m.sku == sku,
+            origin,
+            m.type.in_((SHIPMENT, SHIPMENT_REVERSAL)),
+        )
+        .group_by(m.location, m.batch)
+        .order_by(sa.func.max(m.id).desc())
+    )
+    return [
+        Take(loc, batch, -int(total)) for loc, batch, total, _ in session.execute(stmt) if total
+    ]
+
+
+def order_net_by_sku(
+    session: Session, account_id: str, order_id: int, types: Sequence[str]
+) -> dict[str, int]:
+    """Units per order SKU moved by `types` (as positive numbers); bundles counted whole."""
+    m = StockMovement
+    stmt = (
+        sa.select(m.sku, m.bundle_sku, sa.func.sum(m.quantity))
+        .where(m.account_id == account_id, m.order_id == order_id, m.type.in_(types))
+        .group_by(m.sku, m.bundle_sku)
+    )
+    direct: dict[str, int] = {}
+    via: dict[str, dict[str, int]] = {}
+    for sku, bundle, total in session.execute(stmt):
+        if bundle is None:
+            direct[sku] = abs(int(total or 0))
+        else:
+            via.setdefault(bundle, {})[sku] = abs(int(total or 0))
+    if via:
+        definitions = components_of(session, via)
+        for bundle, shipped in via.items():
+            per = definitions.get(bundle) or dict.fromkeys(shipped, 1)
+            direct[bundle] = direct.get(bundle, 0) + bundle_units(shipped, per)
+    return {sku: qty for sku, qty in direct.items() if qty}
+
+
+def balances_at(
+    session: Session, location: str, skus: Sequence[str] | None
+) -> dict[tuple[str, str], int]:
+    stmt = sa.select(StockBalance.sku, StockBalance.batch, StockBalance.on_hand).where(
+        StockBalance.location == location
+    )
+    if skus is not None:
+        stmt = stmt.where(StockBalance.sku.in_(sorted(set(skus))))
+    else:
+        stmt = stmt.where(StockBalance.on_hand != 0)
+    return {(r.sku, r.batch): r.on_hand for r in session.execute(stmt)}
+
+
+def max_movement_id(session: Session) -> int:
+    return int(session.scalar(sa.select(sa.func.max(StockMovement.id))) or 0)
+
+
+def skus_moved_since(
+    session: Session, location: str, skus: Sequence[str], after_id: int
+) -> set[str]:
+    if not skus:
+        return set()
+    stmt = (
+        sa.select(StockMovement.sku)
+        .where(
+            StockMovement.location == location,
+            StockMovement.sku.in_(sorted(set(skus))),
+            StockMovement.id > after_id,
+        )
+        .distinct()
+    )
+    return set(session.scalars(stmt))
+
+
+def serials_on_hand(session: Session, sku: str, codes: Sequence[str]) -> dict[str, int]:
+    """Units on hand per serial (all locations); a serial is never on hand twice."""
+    if not codes:
+        return {}
+    stmt = (
+        sa.select(StockBalance.batch, sa.func.sum(StockBalance.on_hand))
+        .where(StockBalance.sku == sku, StockBalance.batch.in_(sorted(set(codes))))
+        .group_by(StockBalance.batch)
+    )
+    return {code: int(total or 0) for code, total in session.execute(stmt)}
+
+
+def upsert_batches(
+    session: Session, rows: Sequence[dict[str, Any]]
+) -> dict[tuple[str, str], Batch]:
+    """Create missing batches (first receipt sets received_at); lock and return them all."""
+    if not rows:
+        return {}
+    stmt = insert_for(session, Batch).values(list(rows))
+    session.execute(stmt.on_conflict_do_nothing(index_elements=["sku", "code"]))
+    keys = sorted({(r["sku"], r["code"]) for r in rows})
+    found = session.scalars(
+        sa.select(Batch)
+        .where(sa.tuple_(Batch.sku, Batch.code).in_(keys))
+        .order_by(Batch.sku, Batch.code)
+        .with_for_update()
+    )
+    return {(b.sku, b.code): b for b in found}
+
+
+def movements_by_key_prefix(session: Session, prefix: str) -> list[StockMovement]:
+    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    stmt = (
+        sa.select(StockMovement)
+        .where(StockMovement.key.like(escaped + "%", escape="\\"))
+        .order_by(StockMovement.id)
+    )
+    return list(session.scalars(stmt))
+
+
+def movements_by_ids(session: Session, ids: Sequence[int]) -> list[StockMovement]:
+    if not ids:
+        return []
+    stmt = sa.select(StockMovement).where(StockMovement.id.in_(ids)).order_by(StockMovement.id)
+    return list(session.scalars(stmt))
+
+
+def incoming_for(session: Session, skus: Sequence[str]) -> dict[str, int]:
+    """Units still expected per SKU on open expected receipts (purchase orders)."""
+    if not skus:
+        return {}
+    line = ExpectedReceiptLine
+    open_qty = sa.func.sum(
+        sa.case((line.quantity > line.received, line.quantity - line.received), else_=0)
+    )
+    stmt = (
+        sa.select(line.sku, open_qty)
+        .join(ExpectedReceipt, ExpectedReceipt.id == line.receipt_id)
+        .where(ExpectedReceipt.status == "open", line.sku.in_(sorted(set(skus))))
+        .group_by(line.sku)
+    )
+    return {sku: int(total or 0) for sku, total in session.execute(stmt)}
+
+
+def bulk_sources(session: Session, skus: Sequence[str]) -> dict[str, list[tuple[str, int]]]:
+    """Available units per SKU in bulk locations (for replenishing pick faces)."""
+    if not skus:
+        return {}
+    available = sa.func.sum(StockBalance.on_hand - StockBalance.allocated)
+    stmt = (
+        sa.select(StockBalance.sku, StockBalance.location, available)
+        .join(Location, Location.code == StockBalance.location)
+        .where(StockBalance.sku.in_(sorted(set(skus))), Location.kind == "bulk")
+        .group_by(StockBalance.sku, StockBalance.location)
+        .having(available > 0)
+    )
+    out: dict[str, list[tuple[str, int]]] = {}
+    for sku, loc, qty in session.execute(stmt):
+        out.setdefault(sku, []).append((loc, int(qty)))
+    return out
+
+
+def pick_face_levels(session: Session) -> list[tuple[str, str, int, int]]:
+    """(sku, pick face, min level, on hand there) for every configured level."""
+    on_hand = (
+        sa.select(sa.func.coalesce(sa.func.sum(StockBalance.on_hand), 0))
+        .where(
+            StockBalance.sku == PickFaceLevel.sku,
+            StockBalance.location == PickFaceLevel.location,
+        )
+        .scalar_subquery()
+    )
+    stmt = sa.select(
+        PickFaceLevel.sku, PickFaceLevel.location, PickFaceLevel.min_level, on_hand
+    ).order_by(PickFaceLevel.sku, PickFaceLevel.location)
+    return [(s, loc, lvl, int(oh)) for s, loc, lvl, oh in session.execute(stmt)]
+
+
+def set_pick_face_level(session: Session, sku: str, location: str, min_level: int) -> None:
+    stmt = insert_for(session, PickFaceLevel).values(
+        sku=sku, location=location, min_level=min_level
+    )
+    session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["sku", "location"], set_={"min_level": min_level}
+        )
+    )
+
+
+def non_sellable_on_hand(session: Session, skus: Sequence[str]) -> dict[str, int]:
+    if not skus:
+        return {}
+    stmt = (
+        sa.select(StockBalance.sku, sa.func.sum(StockBalance.on_hand))
+        .join(Location, Location.code == StockBalance.location)
+        .where(StockBalance.sku.in_(sorted(set(skus))), Location.kind == "non_sellable")
+        .group_by(StockBalance.sku)
+    )
+    return {sku: int(total or 0) for sku, total in session.execute(stmt)}
