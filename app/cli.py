@@ -92,3 +92,9 @@ def _safe_url(url: str) -> str:
     from sqlalchemy.engine import make_url
 
     return make_url(url).render_as_string(hide_password=True)
+
+
+from app.reconcile.cli import reconcile, scheduler  # noqa: E402
+
+main.add_command(reconcile)
+main.add_command(scheduler)

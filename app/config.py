@@ -33,6 +33,16 @@ def _stored_secrets(instance: Path) -> dict[str, str]:
     return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
 
 
+def _number(env: Mapping[str, str], name: str, default: Any, kind: type) -> Any:
+    raw = env.get(name)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        return kind(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a number, not {raw!r}") from exc
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str
@@ -43,6 +53,13 @@ class Settings:
     starshipit_api_key: str | None = None
     starshipit_subscription_key: str | None = None
     starshipit_rate_limit: float = 2.0
+    # Reconciliation / scheduler / polling / tracking (issue 4).
+    starshipit_timeout: float = 30.0
+    reconcile_cron: str = "0 * * * *"
+    reconcile_overlap_minutes: int = 60
+    poll_interval_seconds: int = 0
+    tracking_max_attempts: int = 8
+    reconcile_async: bool = True
     allocation: str = "off"
     negative_stock: str = "flag"
     max_body_bytes: int = 1024 * 1024
@@ -75,6 +92,11 @@ class Settings:
             starshipit_api_key=env.get("STARSHIPIT_API_KEY") or None,
             starshipit_subscription_key=env.get("STARSHIPIT_SUBSCRIPTION_KEY") or None,
             starshipit_rate_limit=rate,
+            starshipit_timeout=_number(env, "STARSHIPIT_TIMEOUT", 30.0, float),
+            reconcile_cron=env.get("STOCKMIRROR_RECONCILE_CRON", "0 * * * *").strip(),
+            reconcile_overlap_minutes=_number(env, "STOCKMIRROR_RECONCILE_OVERLAP", 60, int),
+            poll_interval_seconds=_number(env, "STOCKMIRROR_POLL_INTERVAL", 0, int),
+            tracking_max_attempts=_number(env, "STOCKMIRROR_TRACKING_MAX_ATTEMPTS", 8, int),
             allocation=env.get("STOCKMIRROR_ALLOCATION", "off").strip().lower(),
             negative_stock=env.get("STOCKMIRROR_NEGATIVE_STOCK", "flag").strip().lower(),
         )

@@ -2,7 +2,8 @@ from flask import Flask
 
 
 def register(app: Flask) -> None:
-    from app.api import events, health, orders, stock
+    from app.api import events, health, orders, reconciliations, stock
+    from app.reconcile import webhook as tracking_webhook
 
-    for module in (health, orders, stock, events):
+    for module in (health, orders, stock, events, reconciliations, tracking_webhook):
         app.register_blueprint(module.bp)

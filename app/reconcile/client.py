@@ -1,0 +1,315 @@
+"""Starshipit REST client (STARSHIPIT_API.md): timeouts, a shared rate limit, retries.
+
+Every call has a timeout. Requests to Starshipit from one process share one token bucket
+per (base URL, rate). 429 honours Retry-After; 5xx, timeouts and connection errors are
+retried a bounded number of times with jittered exponential backoff. A 200 whose body says
+`success: false`, and gateway bodies `{statusCode, message}`, become `StarshipitError`.
+Keys are sent in headers only and never appear in logs, messages or repr().
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import requests
+
+from app.timeutil import isoformat, utcnow
+
+log = logging.getLogger(__name__)
+
+PAGE_LIMIT = 250
+MAX_PAGES = 100_000  # every loop over external pages is bounded
+RETRYABLE_STATUS = frozenset({500, 502, 503, 504})
+
+
+class StarshipitError(RuntimeError):
+    """Starshipit answered, but with an error (bad key, success false, bad request...)."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class StarshipitUnavailable(StarshipitError):
+    """Starshipit could not be reached or kept failing after the retries: try later."""
+
+
+class StarshipitNotConfigured(StarshipitError):
+    def __init__(self) -> None:
+        super().__init__(
+            "Starshipit API not configured (STARSHIPIT_API_KEY, STARSHIPIT_SUBSCRIPTION_KEY)"
+        )
+
+
+class TokenBucket:
+    """Thread-safe token bucket: `rate` tokens per second, bursts up to `capacity`.
+
+    A caller reserves its token under the lock and sleeps outside it, so callers are
+    spaced fairly and the lock is never held while waiting.
+    """
+
+    def __init__(
+        self,
+        rate: float,
+        capacity: float | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if rate <= 0:
+            raise ValueError("rate must be positive")
+        self.rate = rate
+        self.capacity = capacity if capacity is not None else max(1.0, rate)
+        self._clock = clock
+        self._sleep = sleep
+        self._tokens = self.capacity
+        self._stamp = clock()
+        self._lock = threading.Lock()
+
+    def acquire(self) -> float:
+        """Take one token, waiting if needed; returns the seconds waited."""
+        with self._lock:
+            now = self._clock()
+            self._tokens = min(self.capacity, self._tokens + (now - self._stamp) * self.rate)
+            self._stamp = now
+            self._tokens -= 1
+            wait = -self._tokens / self.rate if self._tokens < 0 else 0.0
+        if wait > 0:
+            self._sleep(wait)
+        return wait
+
+
+_buckets: dict[tuple[str, float], TokenBucket] = {}
+_buckets_lock = threading.Lock()
+
+
+def shared_bucket(base_url: str, rate: float) -> TokenBucket:
+    """The process-wide bucket for this Starshipit endpoint and rate."""
+    with _buckets_lock:
+        bucket = _buckets.get((base_url, rate))
+        if bucket is None:
+            bucket = _buckets[(base_url, rate)] = TokenBucket(rate)
+        return bucket
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (when - utcnow()).total_seconds())
+
+
+class StarshipitClient:
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None,
+        subscription_key: str | None,
+        *,
+        rate_limit: float = 2.0,
+        bucket: TokenBucket | None = None,
+        timeout: float | tuple[float, float] = (5.0, 30.0),
+        max_retries: int = 4,
+        backoff_base: float = 0.5,
+        backoff_cap: float = 30.0,
+        max_retry_after: float = 120.0,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: Callable[[], float] = random.random,
+        session: requests.Session | None = None,
+    ) -> None:
+        if not api_key or not subscription_key:
+            raise StarshipitNotConfigured()
+        self.base_url = base_url.rstrip("/")
+        self._headers = {
+            "StarShipIT-Api-Key": api_key,
+            "Ocp-Apim-Subscription-Key": subscription_key,
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+        }
+        self.bucket = bucket or shared_bucket(self.base_url, rate_limit)
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.backoff_base = backoff_base
+        self.backoff_cap = backoff_cap
+        self.max_retry_after = max_retry_after
+        self._sleep = sleep
+        self._rng = rng
+        self._http = session or requests.Session()
+        self.calls = 0  # HTTP requests sent (retries included)
+
+    def __repr__(self) -> str:
+        return f"StarshipitClient({self.base_url!r})"
+
+    # -- endpoints -------------------------------------------------------------------
+
+    def get_order(
+        self, *, order_id: int | None = None, order_number: str | None = None
+    ) -> dict[str, Any]:
+        if order_id is None and not order_number:
+            raise ValueError("order_id or order_number is required")
+        params: dict[str, Any] = (
+            {"order_id": order_id} if order_id is not None else {"order_number": order_number}
+        )
+        body = self.get("/api/orders", params)
+        order = body.get("order")
+        if not isinstance(order, dict):
+            raise StarshipitError("Starshipit answered without an order")
+        return order
+
+    def shipped_pages(
+        self, since: datetime, *, limit: int = PAGE_LIMIT
+    ) -> Iterator[tuple[int, int, list[dict[str, Any]]]]:
+        """(page, total_pages, rows) for GET /api/orders/shipped since `since`."""
+        return self._pages("/api/orders/shipped", {"since_last_updated": isoformat(since)}, limit)
+
+    def unshipped_pages(
+        self, since: datetime, *, limit: int = PAGE_LIMIT
+    ) -> Iterator[tuple[int, int, list[dict[str, Any]]]]:
+        return self._pages("/api/orders/unshipped", {"since_last_updated": isoformat(since)}, limit)
+
+    def _pages(
+        self, path: str, params: dict[str, Any], limit: int
+    ) -> Iterator[tuple[int, int, list[dict[str, Any]]]]:
+        limit = max(1, min(limit, PAGE_LIMIT))
+        for page in range(1, MAX_PAGES + 1):
+            body = self.get(path, {**params, "limit": limit, "page": page})
+            rows = body.get("orders") or []
+            if not isinstance(rows, list):
+                raise StarshipitError(f"{path}: 'orders' is not a list")
+            try:
+                total = int(body.get("total_pages") or 0)
+            except (TypeError, ValueError):
+                total = 0
+            yield page, max(total, page), rows
+            if page >= total or len(rows) < limit:
+                return
+        raise StarshipitError(f"{path}: more than {MAX_PAGES} pages")
+
+    # -- transport -------------------------------------------------------------------
+
+    def get(self, path: str, params: dict[str, Any]) -> dict[str, Any]:
+        url = f"{self.base_url}{path}"
+        attempt = 0
+        while True:
+            self.bucket.acquire()
+            self.calls += 1
+            try:
+                response = self._http.get(
+                    url, params=params, headers=self._headers, timeout=self.timeout
+                )
+            except (requests.ConnectionError, requests.Timeout) as error:
+                reason = f"{type(error).__name__} calling GET {path}"
+                if attempt >= self.max_retries:
+                    raise StarshipitUnavailable(reason) from None
+                attempt += 1
+                self._backoff(attempt, reason)
+                continue
+            status = response.status_code
+            log.info("starshipit GET %s -> %s", path, status)
+            if status == 429:
+                if attempt >= self.max_retries:
+                    raise StarshipitUnavailable(
+                        f"GET {path}: rate limited (429) after {attempt + 1} attempts", 429
+                    )
+                attempt += 1
+                wait = _retry_after(response.headers.get("Retry-After"))
+                if wait is None:
+                    self._backoff(attempt, f"429 on GET {path}")
+                else:
+                    self._sleep(min(wait, self.max_retry_after))
+                continue
+            if status in RETRYABLE_STATUS:
+                if attempt >= self.max_retries:
+                    raise StarshipitUnavailable(
+                        f"GET {path}: {status} after {attempt + 1} attempts: {_message(response)}",
+                        status,
+                    )
+                attempt += 1
+                self._backoff(attempt, f"{status} on GET {path}")
+                continue
+            return self._decode(path, response)
+
+    def _backoff(self, attempt: int, reason: str) -> None:
+        ceiling = min(self.backoff_cap, self.backoff_base * 2 ** (attempt - 1))
+        delay = ceiling * (0.5 + 0.5 * self._rng())  # jitter: half to full
+        log.warning("starshipit: %s; retry %d in %.2fs", reason, attempt, delay)
+        self._sleep(delay)
+
+    def _decode(self, path: str, response: requests.Response) -> dict[str, Any]:
+        status = response.status_code
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if status >= 400:
+            raise StarshipitError(f"GET {path}: {status}: {_message(response, body)}", status)
+        if not isinstance(body, dict):
+            raise StarshipitError(f"GET {path}: the answer is not a JSON object", status)
+        if "statusCode" in body and "success" not in body:
+            raise StarshipitError(
+                f"GET {path}: gateway error {body.get('statusCode')}: {body.get('message')}",
+                _int_or_none(body.get("statusCode")),
+            )
+        if not body.get("success"):
+            raise StarshipitError(f"GET {path}: success false: {_message(response, body)}", status)
+        return body
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _message(response: requests.Response, body: Any = None) -> str:
+    if body is None:
+        try:
+            body = response.json()
+        except ValueError:
+            return (response.text or response.reason or "").strip()[:300]
+    if isinstance(body, dict):
+        if body.get("message"):
+            return str(body["message"])[:300]
+        errors = body.get("errors")
+        if isinstance(errors, list) and errors:
+            parts = []
+            for e in errors[:5]:
+                if isinstance(e, dict):
+                    text = str(e.get("message") or "")
+                    if e.get("details"):
+                        text += f" ({e['details']})"
+                    parts.append(text)
+                else:
+                    parts.append(str(e))
+            return "; ".join(parts)[:300]
+    return str(body)[:300]
+
+
+def client_from_settings(settings: Any, **kwargs: Any) -> StarshipitClient:
+    """A client configured from Settings; raises StarshipitNotConfigured without keys."""
+    kwargs.setdefault("rate_limit", settings.starshipit_rate_limit)
+    kwargs.setdefault(
+        "timeout", (min(5.0, settings.starshipit_timeout), settings.starshipit_timeout)
+    )
+    return StarshipitClient(
+        settings.starshipit_api_url,
+        settings.starshipit_api_key,
+        settings.starshipit_subscription_key,
+        **kwargs,
+    )

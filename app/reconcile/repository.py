@@ -1,0 +1,373 @@
+"""The only code that reads and writes reconciliation tables (and the set-based reads of
+the mirror and ledger a reconciliation needs: one IN-list query per table per page)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from app.db import insert_for
+from app.ledger.models import StockBalance, StockMovement
+from app.orders.models import Order, OrderLine
+from app.reconcile.domain import Drift, MirrorOrder
+from app.reconcile.models import (
+    PollCursor,
+    ReconciliationDrift,
+    ReconciliationRun,
+    ReconciliationSeen,
+    SchedulerRun,
+    SchedulerSlot,
+)
+from app.timeutil import utcnow
+from app.webhooks.models import InboxEvent
+
+SHIPMENT_TYPES = ("shipment", "shipment_reversal")
+
+
+def create_run(
+    session: Session, *, account_id: str, since: datetime, until: datetime, trigger: str
+) -> int:
+    run = ReconciliationRun(
+        account_id=account_id,
+        status="running",
+        trigger=trigger,
+        since=since,
+        until=until,
+        started_at=utcnow(),
+        api_calls=0,
+        pages=0,
+        checked=0,
+        matched=0,
+        summary={},
+    )
+    session.add(run)
+    session.flush()
+    return run.id
+
+
+def get_run(session: Session, run_id: int) -> ReconciliationRun | None:
+    return session.get(ReconciliationRun, run_id)
+
+
+def last_done_until(session: Session, account_id: str) -> datetime | None:
+    return session.scalar(
+        sa.select(sa.func.max(ReconciliationRun.until)).where(
+            ReconciliationRun.account_id == account_id, ReconciliationRun.status == "done"
+        )
+    )
+
+
+def update_run(session: Session, run_id: int, **values: Any) -> None:
+    session.execute(
+        sa.update(ReconciliationRun).where(ReconciliationRun.id == run_id).values(**values)
+    )
+
+
+def runs_query(account_id: str | None) -> sa.Select:
+    stmt = sa.select(ReconciliationRun)
+    if account_id:
+        stmt = stmt.where(ReconciliationRun.account_id == account_id)
+    return stmt.order_by(ReconciliationRun.id.desc())
+
+
+def mirror_orders(
+    session: Session, account_id: str, order_ids: Sequence[int]
+) -> dict[int, MirrorOrder]:
+    """Mirror + ledger state of these orders in two queries (lines, ledger shipped)."""
+    if not order_ids:
+        return {}
+    ids = sorted(set(order_ids))
+    rows = session.execute(
+        sa.select(
+            Order.order_id,
+            Order.order_number,
+            Order.status,
+            Order.content_at,
+            Order.shipped_at,
+            Order.deleted_at,
+            OrderLine.sku,
+            sa.func.sum(OrderLine.quantity).label("quantity"),
+        )
+        .outerjoin(OrderLine, OrderLine.order_pk == Order.id)
+        .where(Order.account_id == account_id, Order.order_id.in_(ids))
+        .group_by(
+            Order.order_id,
+            Order.order_number,
+            Order.status,
+            Order.content_at,
+            Order.shipped_at,
+            Order.deleted_at,
+            OrderLine.sku,
+        )
+    )
+    headers: dict[int, tuple[str | None, str, datetime | None]] = {}
+    demand: dict[int, dict[str, int]] = {}
+    for r in rows:
+        stamps = [t for t in (r.content_at, r.shipped_at, r.deleted_at) if t is not None]
+        headers[r.order_id] = (r.order_number, r.status, max(stamps) if stamps else None)
+        if r.sku is not None:
+            demand.setdefault(r.order_id, {})[r.sku] = int(r.quantity or 0)
+    shipped = ledger_shipped(session, account_id, list(headers))
+    return {
+        oid: MirrorOrder(
+            order_id=oid,
+            order_number=number,
+            status=status,
+            demand=demand.get(oid, {}),
+            shipped=shipped.get(oid, {}),
+            newest=newest,
+        )
+        for oid, (number, status, newest) in headers.items()
+    }
+
+
+def ledger_shipped(
+    session: Session, account_id: str, order_ids: Sequence[int]
+) -> dict[int, dict[str, int]]:
+    if not order_ids:
+        return {}
+    rows = session.execute(
+        sa.select(
+            StockMovement.order_id,
+            StockMovement.sku,
+            sa.func.sum(StockMovement.quantity).label("total"),
+        )
+        .where(
+            StockMovement.account_id == account_id,
+            StockMovement.order_id.in_(sorted(set(order_ids))),
+            StockMovement.type.in_(SHIPMENT_TYPES),
+        )
+        .group_by(StockMovement.order_id, StockMovement.sku)
+    )
+    result: dict[int, dict[str, int]] = {}
+    for r in rows:
+        if r.total:
+            result.setdefault(int(r.order_id), {})[r.sku] = -int(r.total)
+    return result
+
+
+def add_drift(session: Session, run_id: int, drift: Iterable[Drift]) -> int:
+    rows = [
+        {
+            "run_id": run_id,
+            "category": d.category,
+            "order_id": d.order_id,
+            "order_number": d.order_number,
+            "sku": d.sku,
+            "expected": d.expected,
+            "actual": d.actual,
+            "detail": d.detail,
+            "snapshot": dict(d.snapshot) if d.snapshot is not None else None,
+            "snapshot_at": d.snapshot_at,
+        }
+        for d in drift
+    ]
+    if rows:
+        session.execute(sa.insert(ReconciliationDrift), rows)
+    return len(rows)
+
+
+def mark_seen(session: Session, run_id: int, order_ids: Iterable[int]) -> None:
+    ids = sorted(set(order_ids))
+    if not ids:
+        return
+    stmt = insert_for(session, ReconciliationSeen).values(
+        [{"run_id": run_id, "order_id": oid} for oid in ids]
+    )
+    session.execute(stmt.on_conflict_do_nothing(index_elements=["run_id", "order_id"]))
+
+
+def clear_seen(session: Session, run_id: int) -> None:
+    session.execute(sa.delete(ReconciliationSeen).where(ReconciliationSeen.run_id == run_id))
+
+
+def unlisted_shipped_orders(
+    session: Session,
+    *,
+    run_id: int,
+    account_id: str,
+    since: datetime,
+    until: datetime,
+    after_pk: int,
+    limit: int,
+) -> list[tuple[int, int]]:
+    """(pk, order_id) of orders whose shipment the mirror applied in the window but that
+    Starshipit's lists did not contain: one anti-join, keyset-paginated by pk."""
+    seen = sa.select(ReconciliationSeen.order_id).where(
+        ReconciliationSeen.run_id == run_id, ReconciliationSeen.order_id == Order.order_id
+    )
+    rows = session.execute(
+        sa.select(Order.id, Order.order_id)
+        .where(
+            Order.account_id == account_id,
+            Order.shipped_at.is_not(None),
+            Order.shipped_at >= since,
+            Order.shipped_at <= until,
+            Order.id > after_pk,
+            ~seen.exists(),
+        )
+        .order_by(Order.id)
+        .limit(limit)
+    )
+    return [(int(r[0]), int(r[1])) for r in rows]
+
+
+def negative_skus(session: Session) -> list[tuple[str, int]]:
+    total = sa.func.sum(StockBalance.on_hand)
+    rows = session.execute(
+        sa.select(StockBalance.sku, total.label("on_hand"))
+        .group_by(StockBalance.sku)
+        .having(total < 0)
+        .order_by(StockBalance.sku)
+    )
+    return [(r.sku, int(r.on_hand)) for r in rows]
+
+
+def drift_query(run_id: int, categories: Sequence[str] | None = None) -> sa.Select:
+    stmt = sa.select(ReconciliationDrift).where(ReconciliationDrift.run_id == run_id)
+    if categories:
+        stmt = stmt.where(ReconciliationDrift.category.in_(categories))
+    return stmt.order_by(ReconciliationDrift.id)
+
+
+def drift_count(session: Session, run_id: int) -> int:
+    return int(
+        session.scalar(sa.select(sa.func.count()).where(ReconciliationDrift.run_id == run_id)) or 0
+    )
+
+
+def repairable_after(
+    session: Session, run_id: int, categories: Sequence[str], after_id: int, limit: int
+) -> list[ReconciliationDrift]:
+    return list(
+        session.scalars(
+            sa.select(ReconciliationDrift)
+            .where(
+                ReconciliationDrift.run_id == run_id,
+                ReconciliationDrift.category.in_(categories),
+                ReconciliationDrift.id > after_id,
+            )
+            .order_by(ReconciliationDrift.id)
+            .limit(limit)
+        )
+    )
+
+
+def lock_drift_rows(session: Session, ids: Sequence[int]) -> list[ReconciliationDrift]:
+    return list(
+        session.scalars(
+            sa.select(ReconciliationDrift)
+            .where(ReconciliationDrift.id.in_(ids))
+            .order_by(ReconciliationDrift.id)
+            .with_for_update()
+        )
+    )
+
+
+def get_cursor(session: Session, account_id: str, name: str) -> datetime | None:
+    row = session.get(PollCursor, (account_id, name))
+    return row.cursor_at if row else None
+
+
+def set_cursor(session: Session, account_id: str, name: str, at: datetime) -> None:
+    now = utcnow()
+    stmt = insert_for(session, PollCursor).values(
+        account_id=account_id, name=name, cursor_at=at, updated_at=now
+    )
+    session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["account_id", "name"], set_={"cursor_at": at, "updated_at": now}
+        )
+    )
+
+
+def mirror_lines(
+    session: Session, account_id: str, order_ids: Sequence[int]
+) -> dict[int, list[tuple[str, int]]]:
+    """(sku, quantity) per line in line order, for the polled orders (one query)."""
+    if not order_ids:
+        return {}
+    rows = session.execute(
+        sa.select(Order.order_id, OrderLine.sku, OrderLine.quantity)
+        .outerjoin(OrderLine, OrderLine.order_pk == Order.id)
+        .where(Order.account_id == account_id, Order.order_id.in_(sorted(set(order_ids))))
+        .order_by(Order.order_id, OrderLine.line_no)
+    )
+    result: dict[int, list[tuple[str, int]]] = {}
+    for r in rows:
+        lines = result.setdefault(int(r.order_id), [])
+        if r.sku is not None:
+            lines.append((r.sku, int(r.quantity)))
+    return result
+
+
+def due_tracking(session: Session, source: str, now: datetime, limit: int) -> list[tuple[str, str]]:
+    rows = session.execute(
+        sa.select(InboxEvent.account_id, InboxEvent.event_id)
+        .where(
+            InboxEvent.source == source,
+            InboxEvent.status == "pending",
+            sa.or_(InboxEvent.next_attempt_at.is_(None), InboxEvent.next_attempt_at <= now),
+        )
+        .order_by(InboxEvent.id)
+        .limit(limit)
+    )
+    return [(r[0], r[1]) for r in rows]
+
+
+# -- scheduler ------------------------------------------------------------------------
+
+
+def claim_slot(session: Session, job: str, slot: datetime) -> bool:
+    """Insert (job, slot); True for the one caller that inserted it."""
+    stmt = (
+        insert_for(session, SchedulerSlot)
+        .values(job=job, slot=slot, claimed_at=utcnow())
+        .on_conflict_do_nothing(index_elements=["job", "slot"])
+        .returning(SchedulerSlot.job)
+    )
+    return session.execute(stmt).scalar() is not None
+
+
+def job_running_since(session: Session, job: str, since: datetime) -> bool:
+    return (
+        session.scalar(
+            sa.select(SchedulerRun.id)
+            .where(
+                SchedulerRun.job == job,
+                SchedulerRun.status == "running",
+                SchedulerRun.started_at > since,
+            )
+            .limit(1)
+        )
+        is not None
+    )
+
+
+def add_scheduler_run(session: Session, **values: Any) -> int:
+    values.setdefault("started_at", utcnow())
+    run = SchedulerRun(**values)
+    session.add(run)
+    session.flush()
+    return run.id
+
+
+def finish_scheduler_run(session: Session, run_id: int, status: str, detail: str | None) -> None:
+    session.execute(
+        sa.update(SchedulerRun)
+        .where(SchedulerRun.id == run_id)
+        .values(status=status, detail=detail, finished_at=utcnow())
+    )
+
+
+def scheduler_runs_query(jobs: Sequence[str], statuses: Sequence[str]) -> sa.Select:
+    stmt = sa.select(SchedulerRun)
+    if jobs:
+        stmt = stmt.where(SchedulerRun.job.in_(jobs))
+    if statuses:
+        stmt = stmt.where(SchedulerRun.status.in_(statuses))
+    return stmt.order_by(SchedulerRun.id.desc())

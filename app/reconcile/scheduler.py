@@ -1,0 +1,162 @@
+"""The scheduler process: APScheduler 3 BlockingScheduler in UTC, one job lock per job.
+
+Two schedulers may run side by side (a deploy overlap, a mistake): each job run first
+claims its slot — an insert of (job, fire time) that only one process wins — then takes
+the job lock (PostgreSQL: `pg_try_advisory_lock`; SQLite: a `running` row checked and
+written in one BEGIN IMMEDIATE transaction), so a slot runs once and a long run is never
+overlapped by the next. Runs, skips and failures are rows in `scheduler_runs`
+(`GET /api/scheduler/runs`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import zlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from app.db import Database
+from app.reconcile import repository as repo
+from app.reconcile.models import SchedulerRun
+from app.timeutil import isoformat, utcnow
+
+log = logging.getLogger(__name__)
+
+RUN_STATUSES = ("running", "done", "failed", "skipped")
+STALE_RUN = timedelta(hours=6)  # SQLite: a `running` row older than this was a crash
+EPOCH = datetime(2000, 1, 1, tzinfo=UTC)  # interval jobs share slots across processes
+
+
+class JobSkipped(Exception):
+    """The job had nothing it could do (e.g. Starshipit not configured): a recorded skip."""
+
+
+def identity() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def advisory_key(job: str) -> int:
+    return zlib.crc32(f"stockmirror:job:{job}".encode())
+
+
+def slot_for(trigger: Any, now: datetime, tolerance: timedelta = timedelta(seconds=30)) -> datetime:
+    """The fire time this run belongs to: the same value in every scheduler process."""
+    slot: datetime = trigger.get_next_fire_time(None, now - tolerance)
+    return slot.astimezone(UTC)
+
+
+class JobRunner:
+    def __init__(self, db: Database, name: str | None = None) -> None:
+        self.db = db
+        self.name = name or identity()
+
+    def run(self, job: str, slot: datetime | None, work: Callable[[], str | None]) -> str:
+        """Run `work` once for (job, slot) across all schedulers; returns the run status."""
+        if slot is not None and not self.db.run(lambda s: repo.claim_slot(s, job, slot)):
+            self._record(job, slot, "skipped", "slot already taken by another scheduler")
+            return "skipped"
+        with self._job_lock(job, slot) as run_id:
+            if run_id is None:
+                self._record(job, slot, "skipped", "previous run of this job still in progress")
+                return "skipped"
+            try:
+                detail = work()
+            except JobSkipped as skipped:
+                self._finish(run_id, "skipped", str(skipped))
+                return "skipped"
+            except Exception as error:
+                log.exception("job %s failed", job)
+                self._finish(run_id, "failed", f"{type(error).__name__}: {error}"[:2000])
+                return "failed"
+            self._finish(run_id, "done", detail)
+            return "done"
+
+    @contextmanager
+    def _job_lock(self, job: str, slot: datetime | None) -> Iterator[int | None]:
+        values = {"job": job, "slot": slot, "status": "running", "scheduler": self.name}
+        if not self.db.is_postgres:
+
+            def begin(session: Session) -> int | None:
+                if repo.job_running_since(session, job, utcnow() - STALE_RUN):
+                    return None
+                return repo.add_scheduler_run(session, **values)
+
+            yield self.db.run(begin)
+            return
+        key = advisory_key(job)
+        with self.db.engine.connect() as conn:
+            held = bool(conn.execute(sa.select(sa.func.pg_try_advisory_lock(key))).scalar())
+            conn.commit()
+            if not held:
+                yield None
+                return
+            try:
+                yield self.db.run(lambda s: repo.add_scheduler_run(s, **values))
+            finally:
+                conn.execute(sa.select(sa.func.pg_advisory_unlock(key)))
+                conn.commit()
+
+    def _record(self, job: str, slot: datetime | None, status: str, detail: str) -> None:
+        log.info("job %s (%s): %s — %s", job, isoformat(slot), status, detail)
+        self.db.run(
+            lambda s: repo.add_scheduler_run(
+                s,
+                job=job,
+                slot=slot,
+                status=status,
+                scheduler=self.name,
+                finished_at=utcnow(),
+                detail=detail,
+            )
+        )
+
+    def _finish(self, run_id: int, status: str, detail: str | None) -> None:
+        self.db.run(lambda s: repo.finish_scheduler_run(s, run_id, status, detail))
+
+
+def runs_query(jobs: list[str], statuses: list[str]) -> sa.Select:
+    return repo.scheduler_runs_query(jobs, statuses)
+
+
+def run_json(r: SchedulerRun) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "job": r.job,
+        "slot": isoformat(r.slot),
+        "status": r.status,
+        "scheduler": r.scheduler,
+        "started_at": isoformat(r.started_at),
+        "finished_at": isoformat(r.finished_at),
+        "detail": r.detail,
+    }
+
+
+def build_scheduler(
+    jobs: dict[str, tuple[Any, Callable[[], str | None]]], runner: JobRunner
+) -> Any:
+    """A BlockingScheduler (UTC) running each (trigger, work) through `runner`."""
+    from apscheduler.schedulers.blocking import BlockingScheduler
+
+    scheduler = BlockingScheduler(timezone=UTC)
+    for name, (trigger, work) in jobs.items():
+
+        def fire(name: str = name, trigger: Any = trigger, work: Any = work) -> None:
+            runner.run(name, slot_for(trigger, utcnow()), work)
+
+        scheduler.add_job(
+            fire,
+            trigger,
+            id=name,
+            name=name,
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=300,
+        )
+    return scheduler

@@ -1,0 +1,252 @@
+"""Starshipit's tracking webhook (CONTRACT §3): dedupe, fetch the order, apply it shipped.
+
+The notification is stored in the inbox (source `tracking`) before anything else. When the
+label exists and the mirror has not fully shipped the order, the order is fetched from
+Starshipit and applied through apply_order_event as `order_shipped`. If Starshipit cannot
+be reached the row stays `pending` with a growing `next_attempt_at`; after
+STOCKMIRROR_TRACKING_MAX_ATTEMPTS failures it is `parked` (visible, retryable by hand).
+Nothing is dropped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
+from sqlalchemy.orm import Session
+
+from app.db import Database
+from app.orders import repository as orders_repo
+from app.orders.domain import SHIPPED, ParkEvent
+from app.orders.service import apply_order_event
+from app.reconcile import repository as repo
+from app.reconcile.client import StarshipitClient, StarshipitError
+from app.reconcile.domain import synthetic_time
+from app.reconcile.service import order_event_from_starshipit
+from app.schemas import Time
+from app.timeutil import utcnow
+from app.webhooks import inbox
+from app.webhooks.models import InboxEvent
+from app.webhooks.schemas import flatten_errors
+from app.webhooks.service import fingerprint
+
+log = logging.getLogger(__name__)
+
+SOURCE = "tracking"
+EVENT_TYPE = "tracking"
+RETRY_BASE = timedelta(seconds=30)
+RETRY_CAP = timedelta(hours=1)
+
+
+class TrackingSchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    order_number = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    tracking_status = fields.String(required=True, validate=validate.Length(min=1, max=50))
+    tracking_number = fields.String(load_default=None, allow_none=True)
+    last_updated_date = fields.String(load_default=None, allow_none=True)
+    carrier_name = fields.String(load_default=None, allow_none=True)
+    carrier_service = fields.String(load_default=None, allow_none=True)
+    shipment_date = Time(load_default=None, allow_none=True)
+    order_reference = fields.String(load_default=None, allow_none=True)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str  # applied | duplicate | conflict | ignored | stale | parked | pending
+    event_id: str
+    reason: str | None = None
+
+
+class NotRetryable(Exception):
+    pass
+
+
+def dedupe_id(data: dict[str, Any]) -> str:
+    """CONTRACT §3 key: (order_number, tracking_number, tracking_status, last_updated_date)."""
+    key = "\x1f".join(
+        str(data.get(k) or "")
+        for k in ("order_number", "tracking_number", "tracking_status", "last_updated_date")
+    )
+    return "trk:" + hashlib.sha256(key.encode()).hexdigest()
+
+
+def label_exists(status: str) -> bool:
+    return status.strip().lower() not in ("cancelled", "canceled")
+
+
+def backoff(attempts: int) -> timedelta:
+    return min(RETRY_CAP, RETRY_BASE * 2 ** max(0, attempts - 1))
+
+
+def receive_tracking(
+    db: Database,
+    client_factory: Any,
+    document: Any,
+    raw: bytes,
+    *,
+    account_id: str,
+    max_attempts: int,
+) -> Outcome:
+    """Store the notification, then try the Starshipit fetch once (the retry job does the
+    rest). `client_factory()` returns a StarshipitClient or raises StarshipitError."""
+    if not isinstance(document, dict):
+        raise ValidationError({"_schema": ["body must be a JSON object"]})
+    try:
+        data = TrackingSchema().load(document)
+    except ValidationError as error:
+        raise ValidationError(flatten_errors(error.messages)) from None
+    event_id = dedupe_id(data)
+    sha = fingerprint(document)
+    payload = raw.decode("utf-8")
+    order_number = data["order_number"]
+
+    def store(session: Session) -> Outcome:
+        now = utcnow()
+        status, reason = "pending", None
+        if not label_exists(data["tracking_status"]):
+            status, reason = "ignored", "label cancelled: nothing shipped"
+        else:
+            order = orders_repo.find_order_by_number(session, account_id, order_number)
+            if order is not None and order.status == SHIPPED:
+                status, reason = "ignored", "the mirror already has the order fully shipped"
+        pk = inbox.insert_event(
+            session,
+            account_id=account_id,
+            event_id=event_id,
+            source=SOURCE,
+            event_type=EVENT_TYPE,
+            occurred_at=now,
+            order_number=order_number,
+            body_sha256=sha,
+            payload=payload,
+            status=status,
+            reason=reason,
+            attempts=0,
+            applied_at=now if status == "ignored" else None,
+            next_attempt_at=now if status == "pending" else None,
+        )
+        if pk is None:
+            stored = inbox.get_event(session, account_id, event_id)
+            assert stored is not None
+            if stored.body_sha256 == sha:
+                return Outcome("duplicate", event_id)
+            inbox.store_conflict(session, account_id, event_id, sha, payload)
+            return Outcome("conflict", event_id, "same tracking key with a different body")
+        return Outcome(status, event_id, reason)
+
+    stored = db.run(store)
+    if stored.status != "pending":
+        return stored
+    try:
+        client = client_factory()
+    except StarshipitError as error:
+        return _failed(db, account_id, event_id, str(error), max_attempts)
+    return process_tracking(db, client, account_id, event_id, max_attempts=max_attempts)
+
+
+def process_tracking(
+    db: Database,
+    client: StarshipitClient,
+    account_id: str,
+    event_id: str,
+    *,
+    max_attempts: int,
+    manual: bool = False,
+) -> Outcome:
+    """Fetch the order and apply it; on failure keep the work for later (or park it)."""
+    with db.read() as session:
+        stored = inbox.get_event(session, account_id, event_id)
+        if stored is None or stored.source != SOURCE:
+            raise LookupError(f"no tracking event {event_id!r} in account {account_id!r}")
+        allowed = ("pending", "parked") if manual else ("pending",)
+        if stored.status not in allowed:
+            raise NotRetryable(f"tracking event {event_id!r} is {stored.status}")
+        order_number = stored.order_number or ""
+    fetched_at = utcnow()
+    try:
+        order = client.get_order(order_number=order_number)
+    except StarshipitError as error:
+        return _failed(db, account_id, event_id, f"Starshipit: {error}", max_attempts)
+
+    def work(session: Session) -> Outcome:
+        row = inbox.lock_event(session, account_id, event_id)
+        if row is None or row.status not in allowed:
+            return Outcome(row.status if row else "missing", event_id)
+        row.attempts += 1
+        order_id = order.get("order_id")
+        known = (
+            repo.mirror_orders(session, account_id, [order_id]).get(order_id)
+            if isinstance(order_id, int)
+            else None
+        )
+        try:
+            event = order_event_from_starshipit(
+                order,
+                event_type="order_shipped",
+                event_id=event_id,
+                occurred_at=synthetic_time(fetched_at, known.newest if known else None),
+                account_id=account_id,
+            )
+        except ValidationError as error:
+            return _park(row, f"Starshipit's order does not validate: {error.messages}")
+        try:
+            with session.begin_nested():
+                result = apply_order_event(session, event, actor="tracking")
+        except ParkEvent as error:
+            return _park(row, str(error))
+        row.order_id = event.order_id
+        row.status, row.reason, row.applied_at, row.next_attempt_at = (
+            result.outcome,
+            None,
+            utcnow(),
+            None,
+        )
+        return Outcome(result.outcome, event_id)
+
+    return db.run(work)
+
+
+def _park(row: InboxEvent, reason: str) -> Outcome:
+    row.status, row.reason, row.next_attempt_at = "parked", reason[:2000], None
+    return Outcome("parked", row.event_id, row.reason)
+
+
+def _failed(
+    db: Database, account_id: str, event_id: str, reason: str, max_attempts: int
+) -> Outcome:
+    def work(session: Session) -> Outcome:
+        row = inbox.lock_event(session, account_id, event_id)
+        assert row is not None
+        row.attempts += 1
+        if row.attempts >= max_attempts:
+            return _park(row, f"gave up after {row.attempts} attempts: {reason}")
+        row.status, row.reason = "pending", reason[:2000]
+        row.next_attempt_at = utcnow() + backoff(row.attempts)
+        return Outcome("pending", event_id, row.reason)
+
+    outcome: Outcome = db.run(work)
+    log.warning("tracking %s: %s (%s)", event_id, outcome.status, reason)
+    return outcome
+
+
+def retry_tracking(
+    db: Database, client: StarshipitClient, *, max_attempts: int, limit: int = 200
+) -> list[Outcome]:
+    """Retry pending tracking work whose time has come (oldest first)."""
+    with db.read() as session:
+        due = repo.due_tracking(session, SOURCE, utcnow(), limit)
+    results = []
+    for account_id, event_id in due:
+        try:
+            results.append(
+                process_tracking(db, client, account_id, event_id, max_attempts=max_attempts)
+            )
+        except (LookupError, NotRetryable):
+            continue  # handled meanwhile by another worker
+    return results

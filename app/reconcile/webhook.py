@@ -1,0 +1,46 @@
+"""POST /webhooks/starshipit/tracking (CONTRACT §3): same checks and codes as §2."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, current_app, request
+from flask.typing import ResponseReturnValue
+
+from app.errors import ApiError
+from app.reconcile.client import client_from_settings
+from app.reconcile.tracking import receive_tracking
+from app.webhooks.routes import read_signed_json
+
+bp = Blueprint("tracking_webhook", __name__, url_prefix="/webhooks/starshipit")
+
+# Internal `pending` (Starshipit unreachable, retried automatically) is answered as the
+# contract's `parked`: stored, not applied yet, reason kept, visible and replayable.
+ANSWER = {"pending": "parked"}
+
+
+@bp.post("/tracking")
+def tracking_event() -> ResponseReturnValue:
+    document, raw = read_signed_json()
+    ctx = current_app.extensions["stockmirror"]
+    acct = request.args.get("account_id", "default").strip()
+    if not acct or len(acct) > 100:
+        raise ApiError(
+            "account_id must be 1..100 characters", 422, fields={"account_id": ["invalid"]}
+        )
+    outcome = receive_tracking(
+        ctx.db,
+        # One attempt in the request; the scheduler's retry job backs off from there.
+        lambda: client_from_settings(ctx.settings, max_retries=0),
+        document,
+        raw,
+        account_id=acct,
+        max_attempts=ctx.settings.tracking_max_attempts,
+    )
+    body: dict[str, Any] = {
+        "status": ANSWER.get(outcome.status, outcome.status),
+        "event_id": outcome.event_id,
+    }
+    if outcome.reason:
+        body["reason"] = outcome.reason
+    return body, 200
