@@ -36,8 +36,12 @@ MOVEMENT_TYPES = (
 
 # Location kinds (mirrors app.ledger.models.LOCATION_KINDS).
 PICK_FACE, BULK, NON_SELLABLE = "pick_face", "bulk", "non_sellable"
+LOCATION_KINDS = (PICK_FACE, BULK, NON_SELLABLE)
+TRACKING_MODES = ("none", "batch", "serial")
+BUNDLE_KINDS = ("none", "exploding", "require_stock")
 # Product strategies; None on a product means DEFAULT_STRATEGY.
 FIFO, FEFO, PICK_FACE_FIRST = "fifo", "fefo", "pick_face_first"
+STRATEGIES = (FIFO, FEFO, PICK_FACE_FIRST)
 DEFAULT_STRATEGY = FIFO
 
 
@@ -179,9 +183,7 @@ def order_places(places: Iterable[Place], strategy: str | None) -> list[Place]:
 
     sellable = [p for p in places if p.kind != NON_SELLABLE and p.available > 0]
     if strategy == FEFO:
-        return sorted(
-            sellable, key=lambda p: (p.expiry or date.max, received(p), *place_order(p))
-        )
+        return sorted(sellable, key=lambda p: (p.expiry or date.max, received(p), *place_order(p)))
     if strategy == PICK_FACE_FIRST:
         return sorted(
             sellable, key=lambda p: (0 if p.kind == PICK_FACE else 1, received(p), *place_order(p))
@@ -205,9 +207,7 @@ def take(places: Sequence[Place], quantity: int) -> tuple[list[Take], int]:
 
 def give_back(shipped_from: Sequence[Take], quantity: int) -> tuple[list[Take], int]:
     """Units coming back go where the order's shipments took them (newest place first)."""
-    return take(
-        [Place(t.location, t.batch, t.quantity) for t in shipped_from], quantity
-    )
+    return take([Place(t.location, t.batch, t.quantity) for t in shipped_from], quantity)
 
 
 def explode(

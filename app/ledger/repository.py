@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict
 from typing import Any
 
@@ -29,6 +29,8 @@ from app.ledger.models import (
     Product,
     StockBalance,
     StockMovement,
+    Stocktake,
+    StocktakeLine,
 )
 from app.timeutil import utcnow
 
@@ -55,8 +57,8 @@ def ensure_products(session: Session, skus: Iterable[str]) -> None:
     if not unique:
         return
     now = utcnow()
-    stmt = insert_for(session, Product).values([{"sku": s, "created_at": now} for s in unique])
-    session.execute(stmt.on_conflict_do_nothing(index_elements=["sku"]))
+    stmt = insert_for(session, Product.__table__).on_conflict_do_nothing(index_elements=["sku"])
+    session.execute(stmt, [{"sku": s, "created_at": now} for s in unique])
 
 
 def location_exists(session: Session, code: str) -> bool:
@@ -77,13 +79,15 @@ def insert_movements(session: Session, movements: Sequence[NewMovement]) -> list
         row = {col: data[col] for col in _MOVEMENT_COLUMNS}
         row["created_at"] = now
         rows.append(row)
+    table = StockMovement.__table__
     stmt = (
-        insert_for(session, StockMovement)
-        .values(rows)
+        insert_for(session, table)
         .on_conflict_do_nothing(index_elements=["key"])
-        .returning(*StockMovement.__table__.c)
+        .returning(*table.c)
     )
-    return list(session.execute(stmt))
+    # executemany: SQLAlchemy batches it into one INSERT … VALUES (…), (…) with a cached
+    # compiled statement (a .values([...]) list would be compiled anew every time).
+    return list(session.execute(stmt, rows))
 
 
 def apply_to_balances(
@@ -95,17 +99,16 @@ def apply_to_balances(
         return {}
     now = utcnow()
     table = StockBalance.__table__
-    stmt = insert_for(session, StockBalance).values(
-        [
-            {"sku": s, "location": loc, "batch": b, "on_hand": q, "allocated": 0, "updated_at": now}
-            for (s, loc, b), q in net.items()
-        ]
-    )
+    stmt = insert_for(session, table)
     stmt = stmt.on_conflict_do_update(
         index_elements=["sku", "location", "batch"],
         set_={"on_hand": table.c.on_hand + stmt.excluded.on_hand, "updated_at": now},
     ).returning(table.c.sku, table.c.location, table.c.batch, table.c.on_hand)
-    return {(r.sku, r.location, r.batch): r.on_hand for r in session.execute(stmt)}
+    rows = [
+        {"sku": s, "location": loc, "batch": b, "on_hand": q, "allocated": 0, "updated_at": now}
+        for (s, loc, b), q in net.items()
+    ]
+    return {(r.sku, r.location, r.batch): r.on_hand for r in session.execute(stmt, rows)}
 
 
 def shipped_by_sku(session: Session, account_id: str, order_id: int) -> dict[str, int]:
@@ -384,11 +387,15 @@ def upsert_batches(
     return {(b.sku, b.code): b for b in found}
 
 
-def movements_by_key_prefix(session: Session, prefix: str) -> list[StockMovement]:
-    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+def movements_of_request(session: Session, reference: str, key_prefix: str) -> list[StockMovement]:
+    """The movements one keyed request wrote (its reference, keys under its prefix)."""
+    escaped = key_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     stmt = (
         sa.select(StockMovement)
-        .where(StockMovement.key.like(escaped + "%", escape="\\"))
+        .where(
+            StockMovement.reference == reference,
+            StockMovement.key.like(escaped + "%", escape="\\"),
+        )
         .order_by(StockMovement.id)
     )
     return list(session.scalars(stmt))
@@ -473,3 +480,196 @@ def non_sellable_on_hand(session: Session, skus: Sequence[str]) -> dict[str, int
         .group_by(StockBalance.sku)
     )
     return {sku: int(total or 0) for sku, total in session.execute(stmt)}
+
+
+# --- expected receipts (purchase orders) and stocktakes ---------------------------------
+
+
+def add_expected_receipt(
+    session: Session, receipt: ExpectedReceipt, lines: Sequence[tuple[str, int]]
+) -> ExpectedReceipt:
+    session.add(receipt)
+    session.flush()
+    session.execute(
+        sa.insert(ExpectedReceiptLine),
+        [{"receipt_id": receipt.id, "sku": s, "quantity": q, "received": 0} for s, q in lines],
+    )
+    return receipt
+
+
+def expected_receipt(
+    session: Session, reference: str, *, lock: bool = False
+) -> ExpectedReceipt | None:
+    stmt = sa.select(ExpectedReceipt).where(ExpectedReceipt.reference == reference)
+    if lock:
+        stmt = stmt.with_for_update()
+    return session.scalars(stmt).first()
+
+
+def expected_lines(session: Session, receipt_ids: Sequence[int]) -> list[ExpectedReceiptLine]:
+    if not receipt_ids:
+        return []
+    stmt = (
+        sa.select(ExpectedReceiptLine)
+        .where(ExpectedReceiptLine.receipt_id.in_(receipt_ids))
+        .order_by(ExpectedReceiptLine.receipt_id, ExpectedReceiptLine.sku)
+    )
+    return list(session.scalars(stmt))
+
+
+def expected_receipts_query(statuses: Sequence[str]) -> sa.Select:
+    stmt = sa.select(ExpectedReceipt)
+    if statuses:
+        stmt = stmt.where(ExpectedReceipt.status.in_(statuses))
+    return stmt.order_by(ExpectedReceipt.expected_date.asc().nulls_last(), ExpectedReceipt.id)
+
+
+def add_stocktake(
+    session: Session, stocktake: Stocktake, book: dict[tuple[str, str], int]
+) -> Stocktake:
+    session.add(stocktake)
+    session.flush()
+    if book:
+        session.execute(
+            sa.insert(StocktakeLine),
+            [
+                {"stocktake_id": stocktake.id, "sku": s, "batch": b, "book": q}
+                for (s, b), q in sorted(book.items())
+            ],
+        )
+    return stocktake
+
+
+def get_stocktake(session: Session, stocktake_id: int, *, lock: bool = False) -> Stocktake | None:
+    stmt = sa.select(Stocktake).where(Stocktake.id == stocktake_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    return session.scalars(stmt).first()
+
+
+def stocktake_lines(session: Session, stocktake_id: int) -> list[StocktakeLine]:
+    stmt = (
+        sa.select(StocktakeLine)
+        .where(StocktakeLine.stocktake_id == stocktake_id)
+        .order_by(StocktakeLine.sku, StocktakeLine.batch)
+    )
+    return list(session.scalars(stmt))
+
+
+def add(session: Session, obj: Any) -> None:
+    session.add(obj)
+    session.flush()
+
+
+def flush(session: Session) -> None:
+    session.flush()
+
+
+def order_parts_moved(
+    session: Session, account_id: str, order_id: int, types: Sequence[str]
+) -> dict[tuple[str, str | None], int]:
+    """Σ quantity per (sku, bundle it moved for) of one order's movements of `types`."""
+    m = StockMovement
+    stmt = (
+        sa.select(m.sku, m.bundle_sku, sa.func.sum(m.quantity))
+        .where(m.account_id == account_id, m.order_id == order_id, m.type.in_(types))
+        .group_by(m.sku, m.bundle_sku)
+    )
+    return {(sku, bundle): int(total or 0) for sku, bundle, total in session.execute(stmt)}
+
+
+def has_movements(session: Session, sku: str) -> bool:
+    stmt = sa.select(StockMovement.id).where(StockMovement.sku == sku).limit(1)
+    return session.scalar(stmt) is not None
+
+
+def has_stock(session: Session, sku: str) -> bool:
+    stmt = (
+        sa.select(StockBalance.id)
+        .where(StockBalance.sku == sku, StockBalance.on_hand != 0)
+        .limit(1)
+    )
+    return session.scalar(stmt) is not None
+
+
+# --- streaming scans (ledger verify, exports) -----------------------------------------
+
+_STREAM_ROWS = 10_000
+
+
+def _byte_order(session: Session, *cols: Any) -> list[Any]:
+    if session.get_bind().dialect.name == "postgresql":
+        return [c.collate("C") for c in cols]
+    return list(cols)
+
+
+def stream_movement_sums(session: Session) -> Iterator[tuple[tuple[str, str, str], int]]:
+    m = StockMovement
+    stmt = (
+        sa.select(m.sku, m.location, m.batch, sa.func.sum(m.quantity))
+        .group_by(m.sku, m.location, m.batch)
+        .order_by(*_byte_order(session, m.sku, m.location, m.batch))
+        .execution_options(yield_per=_STREAM_ROWS)
+    )
+    for sku, loc, batch, total in session.execute(stmt):
+        yield (sku, loc, batch), int(total or 0)
+
+
+def stream_balances(session: Session) -> Iterator[tuple[tuple[str, str, str], int]]:
+    b = StockBalance
+    stmt = (
+        sa.select(b.sku, b.location, b.batch, b.on_hand)
+        .order_by(*_byte_order(session, b.sku, b.location, b.batch))
+        .execution_options(yield_per=_STREAM_ROWS)
+    )
+    for sku, loc, batch, on_hand in session.execute(stmt):
+        yield (sku, loc, batch), int(on_hand)
+
+
+def stream_movements(session: Session) -> Iterator[StockMovement]:
+    stmt = (
+        sa.select(StockMovement)
+        .order_by(StockMovement.id)
+        .execution_options(yield_per=_STREAM_ROWS)
+    )
+    for row in session.scalars(stmt):
+        yield row
+        session.expunge(row)
+
+
+def stream_stock(session: Session) -> Iterator[Any]:
+    stmt = (
+        sa.select(
+            StockBalance.sku,
+            StockBalance.location,
+            StockBalance.batch,
+            StockBalance.on_hand,
+            StockBalance.allocated,
+            Batch.expiry,
+        )
+        .outerjoin(Batch, sa.and_(Batch.sku == StockBalance.sku, Batch.code == StockBalance.batch))
+        .where(StockBalance.on_hand != 0)
+        .order_by(StockBalance.sku, StockBalance.location, StockBalance.batch)
+        .execution_options(yield_per=_STREAM_ROWS)
+    )
+    yield from session.execute(stmt)
+
+
+def on_hand_of(
+    session: Session, keys: Sequence[tuple[str, str, str]]
+) -> dict[tuple[str, str, str], int]:
+    if not keys:
+        return {}
+    b = StockBalance
+    stmt = sa.select(b.sku, b.location, b.batch, b.on_hand).where(
+        sa.tuple_(b.sku, b.location, b.batch).in_(sorted(set(keys)))
+    )
+    return {(r.sku, r.location, r.batch): r.on_hand for r in session.execute(stmt)}
+
+
+def location_kinds(session: Session, codes: Iterable[str]) -> dict[str, str]:
+    wanted = sorted(set(codes))
+    if not wanted:
+        return {}
+    stmt = sa.select(Location.code, Location.kind).where(Location.code.in_(wanted))
+    return {code: kind for code, kind in session.execute(stmt)}

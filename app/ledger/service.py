@@ -121,14 +121,22 @@ def _replayed(existing: StockMovement, reference: str, fingerprint: str) -> Stoc
 
 @dataclass(frozen=True)
 class StockView:
+    """Inventory states of one SKU: on hand, allocated, available, incoming.
+
+    Units in `non_sellable` locations (damaged returns) count as on hand (Σ movements)
+    but are never available; `non_sellable` shows how many.
+    """
+
     sku: str
     on_hand: int
     allocated: int
     locations: list[dict[str, Any]]
+    incoming: int = 0
+    non_sellable: int = 0
 
     @property
     def available(self) -> int:
-        return self.on_hand - self.allocated
+        return self.on_hand - self.allocated - self.non_sellable
 
     @property
     def flags(self) -> list[str]:
@@ -140,6 +148,8 @@ class StockView:
             "on_hand": self.on_hand,
             "allocated": self.allocated,
             "available": self.available,
+            "incoming": self.incoming,
+            "non_sellable": self.non_sellable,
             "flags": self.flags,
             "locations": self.locations,
         }
@@ -148,16 +158,21 @@ class StockView:
 def stock_views(session: Session, skus: Sequence[str]) -> list[StockView]:
     """Stock for these SKUs (which must exist), with their per-location balances."""
     per_sku: dict[str, list[dict[str, Any]]] = {sku: [] for sku in skus}
-    for b in repo.balances_for(session, skus):
+    balances = repo.balances_for(session, skus)
+    kinds = repo.location_kinds(session, {b.location for b in balances})
+    for b in balances:
+        sellable = kinds.get(b.location) != "non_sellable"
         per_sku[b.sku].append(
             {
                 "location": b.location,
+                "kind": kinds.get(b.location),
                 "batch": b.batch or None,
                 "on_hand": b.on_hand,
                 "allocated": b.allocated,
-                "available": b.on_hand - b.allocated,
+                "available": b.on_hand - b.allocated if sellable else 0,
             }
         )
+    incoming = repo.incoming_for(session, skus)
     views = []
     for sku in skus:
         locs = per_sku[sku]
@@ -167,6 +182,10 @@ def stock_views(session: Session, skus: Sequence[str]) -> list[StockView]:
                 on_hand=sum(loc["on_hand"] for loc in locs),
                 allocated=sum(loc["allocated"] for loc in locs),
                 locations=locs,
+                incoming=incoming.get(sku, 0),
+                non_sellable=sum(
+                    loc["on_hand"] for loc in locs if loc["kind"] == "non_sellable"
+                ),
             )
         )
     return views
