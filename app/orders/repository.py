@@ -84,12 +84,14 @@ def replace_lines(session: Session, order_pk: int, event: OrderEvent, *, had_lin
                 "value": detail.get("value"),
             }
         )
-    session.execute(sa.insert(OrderLine), rows)
+    session.execute(sa.insert(OrderLine.__table__), rows)
 
 
 def add_timeline(session: Session, order_pk: int, entries: Sequence[dict[str, Any]]) -> None:
     if entries:
-        session.execute(sa.insert(TimelineEntry), [{"order_pk": order_pk, **e} for e in entries])
+        session.execute(
+            sa.insert(TimelineEntry.__table__), [{"order_pk": order_pk, **e} for e in entries]
+        )
 
 
 def timeline_of(session: Session, order_pk: int) -> list[TimelineEntry]:
