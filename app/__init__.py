@@ -27,6 +27,9 @@ def create_app(overrides: dict[str, Any] | None = None, settings: Settings | Non
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["stockmirror"] = Context(settings=settings, db=Database(settings.database_url))
+    from app.allocation.config import AllocationConfig, configure
+
+    configure(app.extensions["stockmirror"].db.engine, AllocationConfig.from_settings(settings))
 
     from app import api, errors, webhooks
     from app.auth import install_api_auth

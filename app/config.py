@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 ALLOCATION_MODES = ("off", "manual", "auto")
+ALLOCATION_STRATEGIES = ("fifo", "fefo", "pick_face_first")
 NEGATIVE_STOCK_POLICIES = ("flag", "block")
 DEFAULT_INSTANCE = Path(__file__).resolve().parent.parent / "instance"
 
@@ -61,6 +62,9 @@ class Settings:
     tracking_max_attempts: int = 8
     reconcile_async: bool = True
     allocation: str = "off"
+    # Allocation (issue 5): global default strategy; auto rules file (JSON list).
+    allocation_strategy: str = "fifo"
+    allocation_rules_file: Path | None = None
     negative_stock: str = "flag"
     max_body_bytes: int = 1024 * 1024
     extra: Mapping[str, Any] = field(default_factory=dict)
@@ -98,6 +102,12 @@ class Settings:
             poll_interval_seconds=_number(env, "STOCKMIRROR_POLL_INTERVAL", 0, int),
             tracking_max_attempts=_number(env, "STOCKMIRROR_TRACKING_MAX_ATTEMPTS", 8, int),
             allocation=env.get("STOCKMIRROR_ALLOCATION", "off").strip().lower(),
+            allocation_strategy=env.get("STOCKMIRROR_ALLOCATION_STRATEGY", "fifo").strip().lower(),
+            allocation_rules_file=(
+                Path(env["STOCKMIRROR_ALLOCATION_RULES"])
+                if env.get("STOCKMIRROR_ALLOCATION_RULES")
+                else None
+            ),
             negative_stock=env.get("STOCKMIRROR_NEGATIVE_STOCK", "flag").strip().lower(),
         )
         settings.validate()
@@ -113,6 +123,11 @@ class Settings:
             raise ConfigError(
                 f"STOCKMIRROR_ALLOCATION must be one of {', '.join(ALLOCATION_MODES)}, "
                 f"not {self.allocation!r}"
+            )
+        if self.allocation_strategy not in ALLOCATION_STRATEGIES:
+            raise ConfigError(
+                "STOCKMIRROR_ALLOCATION_STRATEGY must be one of "
+                f"{', '.join(ALLOCATION_STRATEGIES)}, not {self.allocation_strategy!r}"
             )
         if self.negative_stock not in NEGATIVE_STOCK_POLICIES:
             raise ConfigError(

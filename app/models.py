@@ -1,5 +1,6 @@
 """Imports every feature's models so Alembic and tests see one metadata."""
 
+from app.allocation.models import Allocation, AllocationRule, Release
 from app.db import Base
 from app.ledger.models import (
     Batch,
@@ -28,6 +29,8 @@ from app.webhooks.models import EventConflict, InboxEvent
 metadata = Base.metadata
 
 __all__ = [
+    "Allocation",
+    "AllocationRule",
     "Base",
     "Batch",
     "BundleComponent",
@@ -41,6 +44,7 @@ __all__ = [
     "PickFaceLevel",
     "PollCursor",
     "Product",
+    "Release",
     "ReconciliationDrift",
     "ReconciliationRun",
     "ReconciliationSeen",

@@ -2,8 +2,9 @@ from flask import Flask
 
 
 def register(app: Flask) -> None:
-    from app.api import events, health, orders, reconciliations, stock
+    from app.api import allocation, events, health, orders, reconciliations, stock
     from app.reconcile import webhook as tracking_webhook
 
     for module in (health, orders, stock, events, reconciliations, tracking_webhook):
         app.register_blueprint(module.bp)
+    app.register_blueprint(allocation.bp)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from flask import Blueprint
 from flask.typing import ResponseReturnValue
 
+from app.allocation.repository import allocatable_clause
+from app.allocation.views import decorate_detail, summaries_with_shortages
 from app.api.common import account_id, bool_arg, db, list_arg, paginate
 from app.errors import ApiError
 from app.orders import repository as repo
@@ -18,10 +20,17 @@ bp = Blueprint("orders_api", __name__, url_prefix="/api/orders")
 def list_orders() -> ResponseReturnValue:
     statuses = list_arg("status", ORDER_STATUSES)
     allocation = list_arg("allocation_status", ALLOCATION_STATUSES)
-    bool_arg("allocatable")  # validated; allocation engine filters on it
+    allocatable = bool_arg("allocatable")
     with db().read() as session:
         stmt = repo.orders_query(account_id(), statuses, allocation)
-        return paginate(session, stmt, order_summary)
+        if allocatable is not None:
+            stmt = stmt.where(allocatable_clause(allocatable))
+        return paginate(
+            session,
+            stmt,
+            order_summary,
+            serialize_page=lambda rows: summaries_with_shortages(session, rows),
+        )
 
 
 @bp.get("/<int:order_id>")
@@ -31,4 +40,4 @@ def get_order(order_id: int) -> ResponseReturnValue:
         order = repo.get_order(session, acct, order_id)
         if order is None:
             raise ApiError(f"order {order_id} not found in account {acct!r}", 404)
-        return order_detail(session, order)
+        return decorate_detail(session, order, order_detail(session, order))

@@ -94,6 +94,9 @@ def apply_order_event(session: Session, event: OrderEvent, *, actor: str = "star
             actor=actor,
             sources=allocation.shipment_sources(session, order),
         )
+        # Consume the allocations before on hand drops, so the shipped units never show
+        # as over-allocated in between.
+        allocation.on_shipped(session, order, {sku: qty for sku, qty in target.items() if qty})
         posted = ledger.post_movements(session, movements)
         for row in posted.rows:
             timeline.append(
@@ -105,7 +108,6 @@ def apply_order_event(session: Session, event: OrderEvent, *, actor: str = "star
                 )
             )
         shipped = {sku: qty for sku, qty in target.items() if qty}
-        allocation.on_shipped(session, order, shipped)
         order.shipped_at, order.shipped_event_id = key.occurred_at, key.event_id
         outcome = APPLIED
 

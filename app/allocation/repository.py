@@ -1,0 +1,476 @@
+"""The only code that reads and writes allocation tables (and the balances' allocated)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, cast
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from app.allocation.models import Allocation, AllocationRule, Release
+from app.ledger.models import Batch, BundleComponent, Location, Product, StockBalance
+from app.orders.models import Order, OrderLine, TimelineEntry
+from app.timeutil import utcnow
+
+BalanceKey = tuple[str, str, str]
+
+
+class OversellRefused(RuntimeError):
+    """The guarded UPDATE refused to allocate more than on hand (a bug, never a state)."""
+
+
+def lock_orders(session: Session, order_pks: Sequence[int]) -> list[Order]:
+    """Orders locked in primary-key order (PostgreSQL row locks; SQLite is serialised)."""
+    if not order_pks:
+        return []
+    stmt = (
+        sa.select(Order)
+        .where(Order.id.in_(sorted(set(order_pks))))
+        .order_by(Order.id)
+        .with_for_update()
+    )
+    return list(session.scalars(stmt, execution_options={"populate_existing": True}))
+
+
+def lines_for(session: Session, order_pks: Sequence[int]) -> dict[int, list[OrderLine]]:
+    out: dict[int, list[OrderLine]] = {pk: [] for pk in order_pks}
+    if not order_pks:
+        return out
+    stmt = (
+        sa.select(OrderLine)
+        .where(OrderLine.order_pk.in_(order_pks))
+        .order_by(OrderLine.order_pk, OrderLine.line_no)
+    )
+    for line in session.scalars(stmt):
+        out[line.order_pk].append(line)
+    return out
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    strategies: dict[str, str | None]
+    components: dict[str, list[tuple[str, int]]]  # exploding bundles only
+
+
+def catalogue_for(session: Session, skus: Iterable[str]) -> Catalogue:
+    unique = sorted(set(skus))
+    strategies: dict[str, str | None] = {}
+    bundles: list[str] = []
+    if unique:
+        for sku, strategy, bundle in session.execute(
+            sa.select(Product.sku, Product.strategy, Product.bundle).where(Product.sku.in_(unique))
+        ):
+            strategies[sku] = strategy
+            if bundle == "exploding":
+                bundles.append(sku)
+    components: dict[str, list[tuple[str, int]]] = {}
+    if bundles:
+        stmt = (
+            sa.select(
+                BundleComponent.bundle_sku, BundleComponent.component_sku, BundleComponent.quantity
+            )
+            .where(BundleComponent.bundle_sku.in_(bundles))
+            .order_by(BundleComponent.bundle_sku, BundleComponent.component_sku)
+        )
+        for bundle_sku, component, qty in session.execute(stmt):
+            components.setdefault(bundle_sku, []).append((component, qty))
+        parts = sorted({c for ps in components.values() for c, _ in ps} - set(strategies))
+        if parts:
+            stmt2 = sa.select(Product.sku, Product.strategy).where(Product.sku.in_(parts))
+            strategies.update({sku: strategy for sku, strategy in session.execute(stmt2)})
+    return Catalogue(strategies, components)
+
+
+@dataclass(frozen=True)
+class BalanceRow:
+    id: int
+    sku: str
+    location: str
+    batch: str
+    on_hand: int
+    allocated: int
+    kind: str
+    sequence: int
+    received_at: datetime | None
+    expiry: date | None
+
+
+def lock_balances(session: Session, skus: Iterable[str]) -> list[BalanceRow]:
+    """Sellable balance rows of these SKUs, row-locked in (sku, location, batch) order.
+
+    A fixed lock order means concurrent releases queue instead of deadlocking.
+    """
+    unique = sorted(set(skus))
+    if not unique:
+        return []
+    sb = StockBalance
+    stmt = (
+        sa.select(
+            sb.id,
+            sb.sku,
+            sb.location,
+            sb.batch,
+            sb.on_hand,
+            sb.allocated,
+            Location.kind,
+            Location.sequence,
+            Batch.received_at,
+            Batch.expiry,
+        )
+        .join(Location, Location.code == sb.location)
+        .outerjoin(Batch, sa.and_(Batch.sku == sb.sku, Batch.code == sb.batch))
+        .where(sb.sku.in_(unique), Location.kind != "non_sellable")
+        .order_by(sb.sku, sb.location, sb.batch)
+        .with_for_update(of=sb)
+    )
+    return [BalanceRow(**row._asdict()) for row in session.execute(stmt)]
+
+
+def lock_balance_keys(session: Session, keys: Iterable[BalanceKey]) -> dict[BalanceKey, int]:
+    """Lock these balance rows in key order; return their ids."""
+    ordered = sorted(set(keys))
+    if not ordered:
+        return {}
+    sb = StockBalance
+    stmt = (
+        sa.select(sb.id, sb.sku, sb.location, sb.batch)
+        .where(sa.tuple_(sb.sku, sb.location, sb.batch).in_(ordered))
+        .order_by(sb.sku, sb.location, sb.batch)
+        .with_for_update()
+    )
+    return {(r.sku, r.location, r.batch): r.id for r in session.execute(stmt)}
+
+
+def change_allocated(session: Session, deltas: Mapping[int, int]) -> None:
+    """Add `delta` to allocated per balance id. An increase must fit under on_hand: the
+    guarded UPDATE makes the database itself refuse oversell."""
+    rows = [{"bid": bid, "d": d} for bid, d in sorted(deltas.items()) if d]
+    if not rows:
+        return
+    sb = cast(sa.Table, StockBalance.__table__)
+    stmt = (
+        sb.update()
+        .where(
+            sb.c.id == sa.bindparam("bid"),
+            sa.or_(
+                sa.bindparam("d") <= 0,
+                sb.c.allocated + sa.bindparam("d") <= sb.c.on_hand,
+            ),
+            sb.c.allocated + sa.bindparam("d") >= 0,
+        )
+        .values(allocated=sb.c.allocated + sa.bindparam("d"), updated_at=utcnow())
+    )
+    result = session.execute(stmt, rows)
+    if result.rowcount != len(rows):  # type: ignore[attr-defined]
+        raise OversellRefused(
+            f"guarded update refused {len(rows) - result.rowcount} balance change(s)"  # type: ignore[attr-defined]
+        )
+
+
+def insert_allocations(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        session.execute(sa.insert(Allocation), list(rows))
+
+
+def live_allocations(session: Session, order_pks: Sequence[int]) -> list[Allocation]:
+    if not order_pks:
+        return []
+    stmt = (
+        sa.select(Allocation)
+        .where(Allocation.order_pk.in_(order_pks), Allocation.remaining > 0)
+        .order_by(Allocation.order_pk, Allocation.sku, Allocation.location, Allocation.batch)
+    )
+    return list(session.scalars(stmt))
+
+
+def consumed_by(session: Session, order_pk: int) -> dict[tuple[str, str], int]:
+    stmt = (
+        sa.select(Allocation.line_sku, Allocation.sku, sa.func.sum(Allocation.consumed))
+        .where(Allocation.order_pk == order_pk)
+        .group_by(Allocation.line_sku, Allocation.sku)
+    )
+    return {(ls, s): int(n or 0) for ls, s, n in session.execute(stmt)}
+
+
+def live_units(session: Session, order_pk: int) -> int:
+    stmt = sa.select(sa.func.coalesce(sa.func.sum(Allocation.remaining), 0)).where(
+        Allocation.order_pk == order_pk, Allocation.remaining > 0
+    )
+    return int(session.scalar(stmt) or 0)
+
+
+def allocations_of(session: Session, order_pk: int) -> list[Allocation]:
+    return list(
+        session.scalars(
+            sa.select(Allocation).where(Allocation.order_pk == order_pk).order_by(Allocation.id)
+        )
+    )
+
+
+def overallocated_balances(session: Session, keys: Iterable[BalanceKey]) -> dict[BalanceKey, int]:
+    """Of these balances, those with allocated > on_hand → the excess."""
+    ordered = sorted(set(keys))
+    if not ordered:
+        return {}
+    sb = StockBalance
+    stmt = sa.select(sb.sku, sb.location, sb.batch, sb.allocated - sb.on_hand).where(
+        sa.tuple_(sb.sku, sb.location, sb.batch).in_(ordered), sb.allocated > sb.on_hand
+    )
+    return {(s, loc, b): int(excess) for s, loc, b, excess in session.execute(stmt)}
+
+
+def live_at_balances(
+    session: Session, keys: Iterable[BalanceKey]
+) -> dict[BalanceKey, list[tuple[int, int, str]]]:
+    """Live allocations at these balances: key → [(order_pk, units, allocation_status)],
+    newest order first."""
+    ordered = sorted(set(keys))
+    out: dict[BalanceKey, list[tuple[int, int, str]]] = {k: [] for k in ordered}
+    if not ordered:
+        return out
+    a = Allocation
+    stmt = (
+        sa.select(a.sku, a.location, a.batch, a.order_pk, a.remaining, Order.allocation_status)
+        .join(Order, Order.id == a.order_pk)
+        .where(sa.tuple_(a.sku, a.location, a.batch).in_(ordered), a.remaining > 0)
+        .order_by(Order.order_date.desc().nulls_first(), Order.id.desc(), a.id)
+    )
+    for sku, loc, batch, pk, units, status in session.execute(stmt):
+        out[(sku, loc, batch)].append((pk, units, status))
+    return out
+
+
+def orders_by_pk(session: Session, pks: Sequence[int]) -> list[Order]:
+    if not pks:
+        return []
+    return list(session.scalars(sa.select(Order).where(Order.id.in_(pks)).order_by(Order.id)))
+
+
+def new_release(session: Session, *, account_id: str, actor: str, allow_partial: bool) -> int:
+    release = Release(
+        account_id=account_id, actor=actor, allow_partial=allow_partial, created_at=utcnow()
+    )
+    session.add(release)
+    session.flush()
+    return release.id
+
+
+def finish_release(session: Session, release_id: int, requested: int, released: int) -> None:
+    session.execute(
+        sa.update(Release)
+        .where(Release.id == release_id)
+        .values(requested=requested, released=released)
+    )
+
+
+def get_release(session: Session, release_id: int) -> Release | None:
+    return session.get(Release, release_id)
+
+
+@dataclass(frozen=True)
+class PickRow:
+    order_id: int
+    order_number: str | None
+    line_sku: str
+    sku: str
+    location: str
+    sequence: int
+    batch: str
+    quantity: int
+    tracking: str | None
+
+
+def pick_rows(
+    session: Session, *, order_pk: int | None = None, release_id: int | None = None
+) -> list[PickRow]:
+    """Live allocations to pick, sorted by location (sequence, code), SKU, batch."""
+    a = Allocation
+    seq = sa.func.coalesce(Location.sequence, 0)
+    stmt = (
+        sa.select(
+            Order.order_id,
+            Order.order_number,
+            a.line_sku,
+            a.sku,
+            a.location,
+            seq,
+            a.batch,
+            a.remaining,
+            Product.tracking,
+        )
+        .join(Order, Order.id == a.order_pk)
+        .outerjoin(Location, Location.code == a.location)
+        .outerjoin(Product, Product.sku == a.sku)
+        .where(a.remaining > 0)
+        .order_by(seq, a.location, a.sku, a.batch, Order.order_date, Order.id)
+    )
+    if order_pk is not None:
+        stmt = stmt.where(a.order_pk == order_pk)
+    if release_id is not None:
+        stmt = stmt.where(a.release_id == release_id)
+    return [PickRow(*row) for row in session.execute(stmt)]
+
+
+def rules(session: Session) -> list[AllocationRule]:
+    return list(session.scalars(sa.select(AllocationRule).order_by(AllocationRule.id)))
+
+
+def add_rule(session: Session, values: Mapping[str, Any]) -> AllocationRule:
+    rule = AllocationRule(**values, created_at=utcnow())
+    session.add(rule)
+    session.flush()
+    return rule
+
+
+def delete_rule(session: Session, rule_id: int) -> bool:
+    result = session.execute(sa.delete(AllocationRule).where(AllocationRule.id == rule_id))
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def resolve_order_ids(
+    session: Session, account_id: str, order_ids: Sequence[int]
+) -> list[tuple[int, int]]:
+    """(order_pk, order_id) of the known orders, oldest order_date first."""
+    if not order_ids:
+        return []
+    stmt = (
+        sa.select(Order.id, Order.order_id)
+        .where(Order.account_id == account_id, Order.order_id.in_(set(order_ids)))
+        .order_by(Order.order_date.asc().nulls_last(), Order.id)
+    )
+    return [(pk, oid) for pk, oid in session.execute(stmt)]
+
+
+def demand_subquery() -> Any:
+    """Stock demand per (order_pk, stock SKU): exploding bundles become components."""
+    ol = OrderLine
+    comp = BundleComponent
+    stock_sku = sa.func.coalesce(comp.component_sku, ol.sku)
+    return (
+        sa.select(
+            ol.order_pk.label("order_pk"),
+            stock_sku.label("sku"),
+            sa.func.sum(ol.quantity * sa.func.coalesce(comp.quantity, 1)).label("qty"),
+        )
+        .outerjoin(Product, Product.sku == ol.sku)
+        .outerjoin(comp, sa.and_(comp.bundle_sku == ol.sku, Product.bundle == "exploding"))
+        .group_by(ol.order_pk, stock_sku)
+        .subquery("demand")
+    )
+
+
+def available_subquery() -> Any:
+    sb = StockBalance
+    return (
+        sa.select(sb.sku.label("sku"), sa.func.sum(sb.on_hand - sb.allocated).label("available"))
+        .join(Location, Location.code == sb.location)
+        .where(Location.kind != "non_sellable", sb.on_hand > sb.allocated)
+        .group_by(sb.sku)
+        .subquery("avail")
+    )
+
+
+def own_subquery() -> Any:
+    a = Allocation
+    return (
+        sa.select(
+            a.order_pk.label("order_pk"), a.sku.label("sku"), sa.func.sum(a.remaining).label("own")
+        )
+        .where(a.remaining > 0)
+        .group_by(a.order_pk, a.sku)
+        .subquery("own")
+    )
+
+
+def short_rows_query(order_pks: Sequence[int] | None = None) -> sa.Select:
+    """(order_pk, sku, needed, available) for every stock SKU an order cannot get now.
+
+    `available` counts what is free plus what the order itself already holds.
+    """
+    d, av, own = demand_subquery(), available_subquery(), own_subquery()
+    free = sa.func.coalesce(av.c.available, 0) + sa.func.coalesce(own.c.own, 0)
+    stmt = (
+        sa.select(d.c.order_pk, d.c.sku, d.c.qty, free.label("available"))
+        .outerjoin(av, av.c.sku == d.c.sku)
+        .outerjoin(own, sa.and_(own.c.order_pk == d.c.order_pk, own.c.sku == d.c.sku))
+        .where(d.c.qty > free)
+    )
+    if order_pks is not None:
+        stmt = stmt.where(d.c.order_pk.in_(order_pks))
+    return stmt
+
+
+def shortages_for(
+    session: Session, order_pks: Sequence[int]
+) -> dict[int, list[tuple[str, int, int]]]:
+    out: dict[int, list[tuple[str, int, int]]] = {}
+    if not order_pks:
+        return out
+    stmt = short_rows_query(order_pks).order_by(sa.text("1"), sa.text("2"))
+    for pk, sku, qty, available in session.execute(stmt):
+        out.setdefault(pk, []).append((sku, int(qty), int(available)))
+    return out
+
+
+ALLOCATABLE_STATUSES = ("PENDING", "RELEASED")
+
+
+def allocatable_clause(allocatable: bool) -> sa.ColumnElement[bool]:
+    """Orders that could be fully allocated now (all SKUs available), or not."""
+    has_lines = sa.exists().where(OrderLine.order_pk == Order.id, OrderLine.quantity > 0)
+    short = short_rows_query().subquery("short")
+    no_short = ~sa.exists().where(short.c.order_pk == Order.id)
+    candidate = sa.and_(
+        Order.status.in_(ALLOCATABLE_STATUSES), Order.allocation_status != "ALLOCATED", has_lines
+    )
+    clause = sa.and_(candidate, no_short)
+    return clause if allocatable else sa.not_(clause)
+
+
+def lock_order(session: Session, account_id: str, order_id: int) -> Order | None:
+    stmt = (
+        sa.select(Order)
+        .where(Order.account_id == account_id, Order.order_id == order_id)
+        .with_for_update()
+    )
+    return session.scalars(stmt, execution_options={"populate_existing": True}).first()
+
+
+def clear_line_allocations(session: Session, order_pk: int) -> None:
+    session.execute(
+        sa.update(OrderLine)
+        .where(OrderLine.order_pk == order_pk, OrderLine.quantity_allocated != 0)
+        .values(quantity_allocated=0)
+        .execution_options(synchronize_session="fetch")
+    )
+
+
+def add_timeline_rows(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        session.execute(sa.insert(TimelineEntry), list(rows))
+
+
+def filtered_order_pks(
+    session: Session,
+    account_id: str,
+    *,
+    statuses: Sequence[str],
+    allocation_statuses: Sequence[str],
+    allocatable: bool | None,
+    platform: str | None,
+    limit: int,
+) -> list[int]:
+    stmt = sa.select(Order.id).where(Order.account_id == account_id)
+    if statuses:
+        stmt = stmt.where(Order.status.in_(statuses))
+    if allocation_statuses:
+        stmt = stmt.where(Order.allocation_status.in_(allocation_statuses))
+    if platform:
+        stmt = stmt.where(Order.platform == platform)
+    if allocatable is not None:
+        stmt = stmt.where(allocatable_clause(allocatable))
+    stmt = stmt.order_by(Order.order_date.asc().nulls_last(), Order.id).limit(limit)
+    return list(session.scalars(stmt))
