@@ -49,7 +49,7 @@ class StarshipitNotConfigured(StarshipitError):
 
 
 class TokenBucket:
-    """Thread-safe token bucket: `rate` tokens per second, bursts up to `capacity`.
+    """Thread-safe token bucket: `rate` tokens per second, bursts up to `capacity` (1).
 
     A caller reserves its token under the lock and sleeps outside it, so callers are
     spaced fairly and the lock is never held while waiting.
@@ -66,7 +66,7 @@ class TokenBucket:
         if rate <= 0:
             raise ValueError("rate must be positive")
         self.rate = rate
-        self.capacity = capacity if capacity is not None else max(1.0, rate)
+        self.capacity = capacity if capacity is not None else 1.0  # no bursts over the rate
         self._clock = clock
         self._sleep = sleep
         self._tokens = self.capacity

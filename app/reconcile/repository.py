@@ -242,10 +242,12 @@ def drift_count(session: Session, run_id: int) -> int:
 
 def repairable_after(
     session: Session, run_id: int, categories: Sequence[str], after_id: int, limit: int
-) -> list[ReconciliationDrift]:
-    return list(
-        session.scalars(
-            sa.select(ReconciliationDrift)
+) -> list[tuple[int, int | None]]:
+    """(row id, order_id) of the next repairable rows."""
+    return [
+        (int(r[0]), r[1])
+        for r in session.execute(
+            sa.select(ReconciliationDrift.id, ReconciliationDrift.order_id)
             .where(
                 ReconciliationDrift.run_id == run_id,
                 ReconciliationDrift.category.in_(categories),
@@ -254,7 +256,7 @@ def repairable_after(
             .order_by(ReconciliationDrift.id)
             .limit(limit)
         )
-    )
+    ]
 
 
 def lock_drift_rows(session: Session, ids: Sequence[int]) -> list[ReconciliationDrift]:

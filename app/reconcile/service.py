@@ -389,10 +389,10 @@ def repair_run(db: Database, run_id: int, *, actor: str | None = None) -> Repair
             rows = repo.repairable_after(session, run_id, REPAIRABLE, after, 500)
         if not rows:
             return result
-        after = rows[-1].id
+        after = rows[-1][0]
         by_order: dict[int | None, list[int]] = {}
-        for row in rows:
-            by_order.setdefault(row.order_id, []).append(row.id)
+        for row_id, order_id in rows:
+            by_order.setdefault(order_id, []).append(row_id)
         for order_id, ids in by_order.items():
             _repair_order(db, account_id, run_id, order_id, ids, actor, result)
 
