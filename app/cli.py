@@ -98,3 +98,8 @@ from app.reconcile.cli import reconcile, scheduler  # noqa: E402
 
 main.add_command(reconcile)
 main.add_command(scheduler)
+
+from app.ledger.cli import ledger, stock  # noqa: E402
+
+main.add_command(stock)
+main.add_command(ledger)

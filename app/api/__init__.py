@@ -7,4 +7,8 @@ def register(app: Flask) -> None:
 
     for module in (health, orders, stock, events, reconciliations, tracking_webhook):
         app.register_blueprint(module.bp)
+    from app.api import inventory, products
+
+    app.register_blueprint(inventory.bp)
+    app.register_blueprint(products.bp)
     app.register_blueprint(allocation.bp)

@@ -40,6 +40,7 @@ def movement_json(m: StockMovement) -> dict[str, Any]:
         "order_id": m.order_id,
         "event_id": m.event_id,
         "actor": m.actor,
+        "bundle_sku": m.bundle_sku,
         "created_at": isoformat(m.created_at),
     }
 
@@ -118,6 +119,7 @@ def list_movements() -> ResponseReturnValue:
         order_id=int_arg("order_id"),
         types=list_arg("type", MOVEMENT_TYPES),
         account_id=request.args.get("account_id") or None,
+        location=request.args.get("location") or None,
     )
     with db().read() as session:
         return paginate(session, stmt, movement_json)

@@ -83,8 +83,11 @@ def _set_components(session: Session, product: Product, parts: Sequence[tuple[st
     repo.replace_components(session, product.sku, sorted(parts))
 
 
-def product_json(session: Session, product: Product) -> dict[str, Any]:
-    parts = repo.components_of(session, [product.sku]).get(product.sku, {})
+def product_json(
+    session: Session, product: Product, parts: dict[str, int] | None = None
+) -> dict[str, Any]:
+    if parts is None:
+        parts = repo.components_of(session, [product.sku]).get(product.sku, {})
     return {
         "sku": product.sku,
         "name": product.name,

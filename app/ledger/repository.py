@@ -155,9 +155,16 @@ def product_exists(session: Session, sku: str) -> bool:
 
 
 def movements_query(
-    *, sku: str | None, order_id: int | None, types: Sequence[str], account_id: str | None
+    *,
+    sku: str | None,
+    order_id: int | None,
+    types: Sequence[str],
+    account_id: str | None,
+    location: str | None = None,
 ) -> sa.Select:
     stmt = sa.select(StockMovement)
+    if location:
+        stmt = stmt.where(StockMovement.location == location)
     if sku:
         stmt = stmt.where(StockMovement.sku == sku)
     if order_id is not None:
@@ -673,3 +680,10 @@ def location_kinds(session: Session, codes: Iterable[str]) -> dict[str, str]:
         return {}
     stmt = sa.select(Location.code, Location.kind).where(Location.code.in_(wanted))
     return {code: kind for code, kind in session.execute(stmt)}
+
+
+def locations_query(kinds: Sequence[str]) -> sa.Select:
+    stmt = sa.select(Location).order_by(Location.warehouse, Location.sequence, Location.code)
+    if kinds:
+        stmt = stmt.where(Location.kind.in_(kinds))
+    return stmt
