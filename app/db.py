@@ -176,6 +176,13 @@ def _storage_errors() -> Iterator[None]:
         raise StorageUnavailable(str(error.orig or error).splitlines()[0]) from error
 
 
+def table_of(model: type[Base]) -> sa.Table:
+    """The Core table behind a model (for cached executemany statements on hot paths)."""
+    table = model.__table__
+    assert isinstance(table, sa.Table)
+    return table
+
+
 def insert_for(session: Session, table: Any) -> Any:
     """A dialect insert() that knows ON CONFLICT (PostgreSQL and SQLite share the API)."""
     name = session.get_bind().dialect.name

@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from app.db import insert_for
+from app.db import insert_for, table_of
 from app.orders.domain import Line, OrderEvent
 from app.orders.models import Order, OrderLine, TimelineEntry
 from app.timeutil import utcnow
@@ -84,13 +84,13 @@ def replace_lines(session: Session, order_pk: int, event: OrderEvent, *, had_lin
                 "value": detail.get("value"),
             }
         )
-    session.execute(sa.insert(OrderLine.__table__), rows)
+    session.execute(sa.insert(table_of(OrderLine)), rows)
 
 
 def add_timeline(session: Session, order_pk: int, entries: Sequence[dict[str, Any]]) -> None:
     if entries:
         session.execute(
-            sa.insert(TimelineEntry.__table__), [{"order_pk": order_pk, **e} for e in entries]
+            sa.insert(table_of(TimelineEntry)), [{"order_pk": order_pk, **e} for e in entries]
         )
 
 
