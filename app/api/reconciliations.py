@@ -17,7 +17,7 @@ from app.reconcile import scheduler as sched
 from app.reconcile import tracking
 from app.reconcile.client import StarshipitNotConfigured, client_from_settings
 from app.reconcile.domain import CATEGORIES
-from app.reconcile.report import csv_lines, drift_json, run_json
+from app.reconcile.report import csv_lines, csv_values, drift_json, run_json
 from app.reconcile.service import (
     RepairRefused,
     WindowError,
@@ -137,16 +137,17 @@ def get_csv(run_id: int) -> ResponseReturnValue:
         after = 0
         while True:  # keyset pages: bounded memory, short read transactions
             with database.read() as session:
-                chunk = list(
-                    session.scalars(
+                chunk = [
+                    csv_values(d)
+                    for d in session.scalars(
                         repo.drift_query(run_id)
                         .where(repo.ReconciliationDrift.id > after)
                         .limit(1000)
                     )
-                )
+                ]
             if not chunk:
                 return
-            after = chunk[-1].id
+            after = chunk[-1][0]
             yield from chunk
 
     return Response(

@@ -76,22 +76,25 @@ def _line(values: Iterable[Any]) -> str:
     return buffer.getvalue()
 
 
-def csv_lines(rows: Iterable[ReconciliationDrift]) -> Iterator[str]:
-    """The header, then one RFC 4180 line per drift row (CRLF, quoted when needed)."""
+def csv_values(d: ReconciliationDrift) -> tuple[Any, ...]:
+    """One drift row as CSV values, in CSV_COLUMNS order (read while the session is open)."""
+    return (
+        d.id,
+        d.run_id,
+        d.category,
+        d.order_id,
+        d.order_number,
+        d.sku,
+        d.expected,
+        d.actual,
+        d.detail,
+        isoformat(d.repaired_at),
+        d.repair_event_id,
+    )
+
+
+def csv_lines(rows: Iterable[tuple[Any, ...]]) -> Iterator[str]:
+    """The header, then one RFC 4180 line per row (CRLF, quoted when needed)."""
     yield _line(CSV_COLUMNS)
-    for d in rows:
-        yield _line(
-            (
-                d.id,
-                d.run_id,
-                d.category,
-                d.order_id,
-                d.order_number,
-                d.sku,
-                d.expected,
-                d.actual,
-                d.detail,
-                isoformat(d.repaired_at),
-                d.repair_event_id,
-            )
-        )
+    for values in rows:
+        yield _line(values)

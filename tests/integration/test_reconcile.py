@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -61,9 +62,7 @@ def reconcile(db, **kwargs):
                 {"id": run_id},
             )
         ]
-    summary = (
-        run.summary if isinstance(run.summary, dict) else __import__("json").loads(run.summary)
-    )
+    summary = run.summary if isinstance(run.summary, dict) else json.loads(run.summary)
     return run_id, run, summary, drift
 
 
