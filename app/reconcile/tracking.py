@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
@@ -236,11 +236,16 @@ def _failed(
 
 
 def retry_tracking(
-    db: Database, client: StarshipitClient, *, max_attempts: int, limit: int = 200
+    db: Database,
+    client: StarshipitClient,
+    *,
+    max_attempts: int,
+    limit: int = 200,
+    now: datetime | None = None,
 ) -> list[Outcome]:
     """Retry pending tracking work whose time has come (oldest first)."""
     with db.read() as session:
-        due = repo.due_tracking(session, SOURCE, utcnow(), limit)
+        due = repo.due_tracking(session, SOURCE, now or utcnow(), limit)
     results = []
     for account_id, event_id in due:
         try:
