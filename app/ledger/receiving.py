@@ -132,7 +132,7 @@ def receive(
     batch_rows: list[dict[str, Any]] = []
     places: list[tuple[str, str, int]] = []  # (sku, batch, quantity)
     for i, ln in enumerate(lines):
-        where = f"lines.{i}"
+        where = f"lines[{i}]"
         if ln.quantity <= 0:
             raise LedgerError("received quantity must be positive", f"{where}.quantity")
         tracking = products[ln.sku].tracking

@@ -687,3 +687,7 @@ def locations_query(kinds: Sequence[str]) -> sa.Select:
     if kinds:
         stmt = stmt.where(Location.kind.in_(kinds))
     return stmt
+
+
+def detach(session: Session, obj: Any) -> None:
+    session.expunge(obj)

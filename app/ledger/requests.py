@@ -28,5 +28,6 @@ def replayed(
     if not existing:
         return None
     if existing[0].request_sha256 != digest:
+        repo.detach(session, existing[0])  # the rollback must not expire what we report
         raise MovementConflict(reference, existing[0])
     return existing

@@ -76,7 +76,7 @@ def receive_return(
     asked: dict[str, int] = {}
     targets: list[tuple[str, int, str, str]] = []  # (sku, qty, type, location)
     for i, ln in enumerate(lines):
-        where = f"lines.{i}"
+        where = f"lines[{i}]"
         if ln.disposition not in (RESTOCK, DAMAGED):
             raise LedgerError("disposition must be restock or damaged", f"{where}.disposition")
         if ln.quantity <= 0:

@@ -59,9 +59,9 @@ def submit_counts(
     counted: dict[tuple[str, str], int] = {}
     for i, (sku, batch, qty) in enumerate(counts):
         if qty < 0:
-            raise LedgerError(f"count for {sku} must not be negative", f"counts.{i}.counted")
+            raise LedgerError(f"count for {sku} must not be negative", f"counts[{i}].counted")
         if (sku, batch) in counted:
-            raise LedgerError(f"{sku} {batch or ''} counted twice".strip(), f"counts.{i}.sku")
+            raise LedgerError(f"{sku} {batch or ''} counted twice".strip(), f"counts[{i}].sku")
         counted[(sku, batch)] = qty
     repo.ensure_products(session, {s for s, _ in counted})
     lines = {(ln.sku, ln.batch): ln for ln in repo.stocktake_lines(session, stocktake_id)}
