@@ -66,6 +66,7 @@ class FakeStarshipit:
     """Serves shipped/unshipped lists (paged) and order detail from dicts."""
 
     def __init__(self, rsps: responses.RequestsMock, page_size: int = 250) -> None:
+        self.rsps = rsps
         self.orders: dict[int, dict[str, Any]] = {}
         self.shipped: list[dict[str, Any]] = []
         self.unshipped: list[dict[str, Any]] = []

@@ -117,7 +117,8 @@ def reconcile_repair(run_id: int) -> None:
 
 @click.command("scheduler")
 @click.option("--once", "once", help="Run one job now (through the same lock) and exit.")
-def scheduler(once: str | None) -> None:
+@click.option("--slot", type=TimeParam(), help="With --once: the slot to claim (default: now's).")
+def scheduler(once: str | None, slot: datetime | None) -> None:
     """The scheduler process: reconciliation, polling, retries (UTC)."""
     from app.db import Database
     from app.reconcile.jobs import job_table
@@ -132,7 +133,7 @@ def scheduler(once: str | None) -> None:
         if once not in jobs:
             raise click.UsageError(f"unknown job {once!r}; jobs: {', '.join(jobs)}")
         trigger, work = jobs[once]
-        status = runner.run(once, slot_for(trigger, utcnow()), work)
+        status = runner.run(once, slot or slot_for(trigger, utcnow()), work)
         click.echo(f"{once}: {status}")
         database.dispose()
         sys.exit(0 if status in ("done", "skipped") else 1)
