@@ -81,12 +81,11 @@ def reconcile_run(since: datetime | None, until: datetime | None, account_id: st
     with database.read() as session:
         run = repo.get_run(session, run_id)
         assert run is not None
-        summary = run.summary or {}
+        summary = dict(run.summary or {})
+        checked, matched, calls = run.checked, run.matched, run.api_calls
     database.dispose()
     drift = sum(summary.get(c, 0) for c in CATEGORIES)
-    click.echo(
-        f"checked {run.checked} shipped orders, {run.matched} matched, {run.api_calls} API calls"
-    )
+    click.echo(f"checked {checked} shipped orders, {matched} matched, {calls} API calls")
     for category in CATEGORIES:
         if summary.get(category):
             click.echo(f"  {category}: {summary[category]}")
