@@ -28,7 +28,7 @@ from app.ledger.domain import (
     give_back,
 )
 from app.ledger.models import DEFAULT_LOCATION, StockMovement
-from app.ledger.receiving import NotFound
+from app.ledger.receiving import Conflict, NotFound
 from app.ledger.requests import fingerprint, replayed
 from app.ledger.service import post_movements
 from app.orders import repository as orders_repo
@@ -143,6 +143,7 @@ def receive_return(
                         bundle_sku=origin,
                     )
                 )
+    _check_serials(session, movements)
     posted = post_movements(session, movements)
     orders_repo.add_timeline(
         session,
@@ -161,6 +162,19 @@ def receive_return(
         ],
     )
     return repo.movements_by_ids(session, [r.id for r in posted.rows]), True
+
+
+def _check_serials(session: Session, movements: Sequence[NewMovement]) -> None:
+    """A returned serial must not already be on hand (it was received again meanwhile)."""
+    tracked = repo.products_by_sku(session, {m.sku for m in movements if m.batch})
+    for sku, product in tracked.items():
+        if product.tracking != "serial":
+            continue
+        codes = [m.batch for m in movements if m.sku == sku and m.batch]
+        on_hand = repo.serials_on_hand(session, sku, codes)
+        dup = sorted(c for c in codes if on_hand.get(c, 0) > 0)
+        if dup:
+            raise Conflict(f"serial {', '.join(dup)} of {sku} is already on hand")
 
 
 def _drop_first(takes: list[Take], units: int) -> list[Take]:
