@@ -77,52 +77,46 @@ def runs_query(account_id: str | None) -> sa.Select:
 def mirror_orders(
     session: Session, account_id: str, order_ids: Sequence[int]
 ) -> dict[int, MirrorOrder]:
-    """Mirror + ledger state of these orders in two queries (lines, ledger shipped)."""
+    """Mirror + ledger state of these orders: three indexed IN-list queries (orders by
+    (account, order_id), their lines by order_pk, ledger shipments by (account, order_id))."""
     if not order_ids:
         return {}
     ids = sorted(set(order_ids))
-    rows = session.execute(
+    headers = session.execute(
         sa.select(
+            Order.id,
             Order.order_id,
             Order.order_number,
             Order.status,
             Order.content_at,
             Order.shipped_at,
             Order.deleted_at,
-            OrderLine.sku,
-            sa.func.sum(OrderLine.quantity).label("quantity"),
-        )
-        .outerjoin(OrderLine, OrderLine.order_pk == Order.id)
-        .where(Order.account_id == account_id, Order.order_id.in_(ids))
-        .group_by(
-            Order.order_id,
-            Order.order_number,
-            Order.status,
-            Order.content_at,
-            Order.shipped_at,
-            Order.deleted_at,
-            OrderLine.sku,
-        )
-    )
-    headers: dict[int, tuple[str | None, str, datetime | None]] = {}
+        ).where(Order.account_id == account_id, Order.order_id.in_(ids))
+    ).all()
+    if not headers:
+        return {}
+    by_pk = {h.id: h.order_id for h in headers}
     demand: dict[int, dict[str, int]] = {}
-    for r in rows:
-        stamps = [t for t in (r.content_at, r.shipped_at, r.deleted_at) if t is not None]
-        headers[r.order_id] = (r.order_number, r.status, max(stamps) if stamps else None)
-        if r.sku is not None:
-            demand.setdefault(r.order_id, {})[r.sku] = int(r.quantity or 0)
-    shipped = ledger_shipped(session, account_id, list(headers))
-    return {
-        oid: MirrorOrder(
-            order_id=oid,
-            order_number=number,
-            status=status,
-            demand=demand.get(oid, {}),
-            shipped=shipped.get(oid, {}),
-            newest=newest,
+    lines = session.execute(
+        sa.select(OrderLine.order_pk, OrderLine.sku, sa.func.sum(OrderLine.quantity))
+        .where(OrderLine.order_pk.in_(sorted(by_pk)))
+        .group_by(OrderLine.order_pk, OrderLine.sku)
+    )
+    for pk, sku, quantity in lines:
+        demand.setdefault(by_pk[pk], {})[sku] = int(quantity or 0)
+    shipped = ledger_shipped(session, account_id, [h.order_id for h in headers])
+    result = {}
+    for h in headers:
+        stamps = [t for t in (h.content_at, h.shipped_at, h.deleted_at) if t is not None]
+        result[h.order_id] = MirrorOrder(
+            order_id=h.order_id,
+            order_number=h.order_number,
+            status=h.status,
+            demand=demand.get(h.order_id, {}),
+            shipped=shipped.get(h.order_id, {}),
+            newest=max(stamps) if stamps else None,
         )
-        for oid, (number, status, newest) in headers.items()
-    }
+    return result
 
 
 def ledger_shipped(
@@ -175,10 +169,11 @@ def mark_seen(session: Session, run_id: int, order_ids: Iterable[int]) -> None:
     ids = sorted(set(order_ids))
     if not ids:
         return
-    stmt = insert_for(session, ReconciliationSeen).values(
-        [{"run_id": run_id, "order_id": oid} for oid in ids]
+    stmt = insert_for(session, ReconciliationSeen).on_conflict_do_nothing(
+        index_elements=["run_id", "order_id"]
     )
-    session.execute(stmt.on_conflict_do_nothing(index_elements=["run_id", "order_id"]))
+    # executemany: one cached statement (insertmanyvalues batches it), not a new SQL per page
+    session.execute(stmt, [{"run_id": run_id, "order_id": oid} for oid in ids])
 
 
 def clear_seen(session: Session, run_id: int) -> None:
