@@ -691,3 +691,43 @@ def locations_query(kinds: Sequence[str]) -> sa.Select:
 
 def detach(session: Session, obj: Any) -> None:
     session.expunge(obj)
+
+
+def _stock_rows_statement() -> sa.Select:
+    line, po = ExpectedReceiptLine, ExpectedReceipt
+    outstanding = sa.case((line.quantity > line.received, line.quantity - line.received), else_=0)
+    incoming = (
+        sa.select(sa.func.coalesce(sa.func.sum(outstanding), 0))
+        .join(po, po.id == line.receipt_id)
+        .where(line.sku == Product.sku, po.status == "open")
+        .scalar_subquery()
+    )
+    return (
+        sa.select(
+            Product.sku,
+            incoming.label("incoming"),
+            StockBalance.location,
+            StockBalance.batch,
+            StockBalance.on_hand,
+            StockBalance.allocated,
+            Location.kind,
+        )
+        .select_from(Product)
+        .outerjoin(StockBalance, StockBalance.sku == Product.sku)
+        .outerjoin(Location, Location.code == StockBalance.location)
+        .where(Product.sku.in_(sa.bindparam("skus", expanding=True)))
+        .order_by(Product.sku, StockBalance.location, StockBalance.batch)
+    )
+
+
+# Built once: GET /api/stock/{sku} is the hot read path (compiled-cache friendly too).
+_STOCK_ROWS = _stock_rows_statement()
+
+
+def stock_rows(session: Session, skus: Sequence[str]) -> list[sa.Row[Any]]:
+    """One round trip for stock views: each product's balances with their location kind
+    and its incoming units (a product without balances gives one row with location None;
+    an unknown SKU gives none)."""
+    if not skus:
+        return []
+    return list(session.execute(_STOCK_ROWS, {"skus": sorted(set(skus))}))

@@ -156,25 +156,29 @@ class StockView:
 
 
 def stock_views(session: Session, skus: Sequence[str]) -> list[StockView]:
-    """Stock for these SKUs (which must exist), with their per-location balances."""
-    per_sku: dict[str, list[dict[str, Any]]] = {sku: [] for sku in skus}
-    balances = repo.balances_for(session, skus)
-    kinds = repo.location_kinds(session, {b.location for b in balances})
-    for b in balances:
-        sellable = kinds.get(b.location) != "non_sellable"
-        per_sku[b.sku].append(
+    """Stock for these SKUs (unknown ones are left out), with per-location balances."""
+    per_sku: dict[str, list[dict[str, Any]]] = {}
+    incoming: dict[str, int] = {}
+    for r in repo.stock_rows(session, skus):
+        locs = per_sku.setdefault(r.sku, [])
+        incoming[r.sku] = int(r.incoming or 0)
+        if r.location is None:
+            continue
+        sellable = r.kind != "non_sellable"
+        locs.append(
             {
-                "location": b.location,
-                "kind": kinds.get(b.location),
-                "batch": b.batch or None,
-                "on_hand": b.on_hand,
-                "allocated": b.allocated,
-                "available": b.on_hand - b.allocated if sellable else 0,
+                "location": r.location,
+                "kind": r.kind,
+                "batch": r.batch or None,
+                "on_hand": r.on_hand,
+                "allocated": r.allocated,
+                "available": r.on_hand - r.allocated if sellable else 0,
             }
         )
-    incoming = repo.incoming_for(session, skus)
     views = []
     for sku in skus:
+        if sku not in per_sku:
+            continue
         locs = per_sku[sku]
         views.append(
             StockView(
@@ -192,6 +196,5 @@ def stock_views(session: Session, skus: Sequence[str]) -> list[StockView]:
 
 
 def stock_view(session: Session, sku: str) -> StockView | None:
-    if not repo.product_exists(session, sku):
-        return None
-    return stock_views(session, [sku])[0]
+    views = stock_views(session, [sku])
+    return views[0] if views else None
