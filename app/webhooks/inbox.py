@@ -100,6 +100,8 @@ def replayable_ids(session: Session, limit: int) -> list[tuple[str, str]]:
     rows = session.execute(
         sa.select(InboxEvent.account_id, InboxEvent.event_id)
         .where(InboxEvent.status.in_(("parked", "pending")))
+        # tracking work has its own retry (app.reconcile.tracking.retry_tracking)
+        .where(InboxEvent.source == "orders")
         .where(sa.or_(InboxEvent.next_attempt_at.is_(None), InboxEvent.next_attempt_at <= utcnow()))
         .order_by(InboxEvent.id)
         .limit(limit)
