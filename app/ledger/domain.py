@@ -299,17 +299,17 @@ class Suggestion:
 
 
 def replenishment(
-    levels: Iterable[tuple[str, str, int, int]], bulk: dict[str, list[tuple[str, int]]]
+    levels: Iterable[tuple[str, str, str, int, int]],
+    bulk: dict[tuple[str, str], list[tuple[str, int]]],
 ) -> list[Suggestion]:
-    """(sku, pick face, min level, on hand) → suggestions for faces below their level.
-
-    The bulk location to pull from is the one with the most available units of the SKU.
-    """
+    """(sku, pick face, warehouse, min level, on hand) → suggestions for faces below
+    their level. The bulk location to pull from is the one in the same warehouse with
+    the most available units of the SKU (None when there is none)."""
     out = []
-    for sku, face, level, on_hand in levels:
+    for sku, face, warehouse, level, on_hand in levels:
         if on_hand >= level:
             continue
-        sources = sorted(bulk.get(sku, []), key=lambda s: (-s[1], s[0]))
+        sources = sorted(bulk.get((sku, warehouse), []), key=lambda s: (-s[1], s[0]))
         src = sources[0] if sources else None
         out.append(
             Suggestion(

@@ -432,26 +432,28 @@ def incoming_for(session: Session, skus: Sequence[str]) -> dict[str, int]:
     return {sku: int(total or 0) for sku, total in session.execute(stmt)}
 
 
-def bulk_sources(session: Session, skus: Sequence[str]) -> dict[str, list[tuple[str, int]]]:
-    """Available units per SKU in bulk locations (for replenishing pick faces)."""
+def bulk_sources(
+    session: Session, skus: Sequence[str]
+) -> dict[tuple[str, str], list[tuple[str, int]]]:
+    """(SKU, warehouse) → available units per bulk location (to replenish pick faces)."""
     if not skus:
         return {}
     available = sa.func.sum(StockBalance.on_hand - StockBalance.allocated)
     stmt = (
-        sa.select(StockBalance.sku, StockBalance.location, available)
+        sa.select(StockBalance.sku, Location.warehouse, StockBalance.location, available)
         .join(Location, Location.code == StockBalance.location)
         .where(StockBalance.sku.in_(sorted(set(skus))), Location.kind == "bulk")
-        .group_by(StockBalance.sku, StockBalance.location)
+        .group_by(StockBalance.sku, Location.warehouse, StockBalance.location)
         .having(available > 0)
     )
-    out: dict[str, list[tuple[str, int]]] = {}
-    for sku, loc, qty in session.execute(stmt):
-        out.setdefault(sku, []).append((loc, int(qty)))
+    out: dict[tuple[str, str], list[tuple[str, int]]] = {}
+    for sku, warehouse, loc, qty in session.execute(stmt):
+        out.setdefault((sku, warehouse), []).append((loc, int(qty)))
     return out
 
 
-def pick_face_levels(session: Session) -> list[tuple[str, str, int, int]]:
-    """(sku, pick face, min level, on hand there) for every configured level."""
+def pick_face_levels(session: Session) -> list[tuple[str, str, str, int, int]]:
+    """(sku, pick face, its warehouse, min level, on hand there) for every level."""
     on_hand = (
         sa.select(sa.func.coalesce(sa.func.sum(StockBalance.on_hand), 0))
         .where(
@@ -460,10 +462,18 @@ def pick_face_levels(session: Session) -> list[tuple[str, str, int, int]]:
         )
         .scalar_subquery()
     )
-    stmt = sa.select(
-        PickFaceLevel.sku, PickFaceLevel.location, PickFaceLevel.min_level, on_hand
-    ).order_by(PickFaceLevel.sku, PickFaceLevel.location)
-    return [(s, loc, lvl, int(oh)) for s, loc, lvl, oh in session.execute(stmt)]
+    stmt = (
+        sa.select(
+            PickFaceLevel.sku,
+            PickFaceLevel.location,
+            Location.warehouse,
+            PickFaceLevel.min_level,
+            on_hand,
+        )
+        .join(Location, Location.code == PickFaceLevel.location)
+        .order_by(PickFaceLevel.sku, PickFaceLevel.location)
+    )
+    return [(s, loc, wh, lvl, int(oh)) for s, loc, wh, lvl, oh in session.execute(stmt)]
 
 
 def set_pick_face_level(session: Session, sku: str, location: str, min_level: int) -> None:

@@ -118,8 +118,16 @@ def test_a_return_can_not_exceed_what_was_shipped_minus_what_came_back():
         check_return("A", 3, shipped=5, returned=3)
 
 
-def test_replenishment_lists_only_faces_below_their_minimum():
+def test_replenishment_lists_faces_below_their_minimum_with_bulk_from_the_same_warehouse():
     suggestions = replenishment(
-        [("A", "PF", 5, 1), ("B", "PF", 2, 2)], {"A": [("BULK-1", 3), ("BULK-2", 8)]}
+        [("A", "PF", "MAIN", 5, 1), ("B", "PF", "MAIN", 2, 2), ("C", "PF2", "EAST", 3, 0)],
+        {
+            ("A", "MAIN"): [("BULK-1", 3), ("BULK-2", 8)],
+            ("A", "EAST"): [("E-1", 50)],
+            ("C", "MAIN"): [("BULK-1", 9)],
+        },
     )
-    assert [(s.sku, s.short_by, s.from_location) for s in suggestions] == [("A", 4, "BULK-2")]
+    assert [(s.sku, s.short_by, s.from_location) for s in suggestions] == [
+        ("A", 4, "BULK-2"),
+        ("C", 3, None),
+    ]
