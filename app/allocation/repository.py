@@ -35,18 +35,55 @@ def lock_orders(session: Session, order_pks: Sequence[int]) -> list[Order]:
     return list(session.scalars(stmt, execution_options={"populate_existing": True}))
 
 
+ProductInfo = dict[str, tuple[str | None, str]]  # sku → (strategy, bundle kind)
+
+
 def lines_for(session: Session, order_pks: Sequence[int]) -> dict[int, list[OrderLine]]:
+    return lines_with_products(session, order_pks)[0]
+
+
+def lines_with_products(
+    session: Session, order_pks: Sequence[int]
+) -> tuple[dict[int, list[OrderLine]], ProductInfo]:
+    """The orders' lines (line order) and their products' strategy and bundle kind."""
     out: dict[int, list[OrderLine]] = {pk: [] for pk in order_pks}
+    info: ProductInfo = {}
     if not order_pks:
-        return out
+        return out, info
     stmt = (
-        sa.select(OrderLine)
+        sa.select(OrderLine, Product.strategy, Product.bundle)
+        .outerjoin(Product, Product.sku == OrderLine.sku)
         .where(OrderLine.order_pk.in_(order_pks))
         .order_by(OrderLine.order_pk, OrderLine.line_no)
     )
-    for line in session.scalars(stmt):
+    for line, strategy, bundle in session.execute(stmt):
         out[line.order_pk].append(line)
-    return out
+        info[line.sku] = (strategy, bundle or "none")
+    return out, info
+
+
+def lock_order_with_lines(
+    session: Session, account_id: str, order_id: int
+) -> tuple[Order | None, list[OrderLine], ProductInfo]:
+    """One round trip: lock the order row and read its lines with their products."""
+    stmt = (
+        sa.select(Order, OrderLine, Product.strategy, Product.bundle)
+        .outerjoin(OrderLine, OrderLine.order_pk == Order.id)
+        .outerjoin(Product, Product.sku == OrderLine.sku)
+        .where(Order.account_id == account_id, Order.order_id == order_id)
+        .order_by(OrderLine.line_no)
+        .with_for_update(of=Order)
+        .execution_options(populate_existing=True)
+    )
+    order: Order | None = None
+    lines: list[OrderLine] = []
+    info: ProductInfo = {}
+    for row_order, line, strategy, bundle in session.execute(stmt):
+        order = row_order
+        if line is not None:
+            lines.append(line)
+            info[line.sku] = (strategy, bundle or "none")
+    return order, lines, info
 
 
 @dataclass(frozen=True)
@@ -57,30 +94,35 @@ class Catalogue:
 
 def catalogue_for(session: Session, skus: Iterable[str]) -> Catalogue:
     unique = sorted(set(skus))
-    strategies: dict[str, str | None] = {}
-    bundles: list[str] = []
+    info: ProductInfo = {}
     if unique:
-        for sku, strategy, bundle in session.execute(
-            sa.select(Product.sku, Product.strategy, Product.bundle).where(Product.sku.in_(unique))
-        ):
-            strategies[sku] = strategy
-            if bundle == "exploding":
-                bundles.append(sku)
+        stmt = sa.select(Product.sku, Product.strategy, Product.bundle).where(
+            Product.sku.in_(unique)
+        )
+        info = {sku: (strategy, bundle) for sku, strategy, bundle in session.execute(stmt)}
+    return catalogue_from(session, info)
+
+
+def catalogue_from(session: Session, info: ProductInfo) -> Catalogue:
+    """Strategies and exploding-bundle components; queries only when bundles are involved."""
+    strategies: dict[str, str | None] = {sku: strategy for sku, (strategy, _) in info.items()}
+    bundles = sorted(sku for sku, (_, bundle) in info.items() if bundle == "exploding")
     components: dict[str, list[tuple[str, int]]] = {}
     if bundles:
         stmt = (
             sa.select(
-                BundleComponent.bundle_sku, BundleComponent.component_sku, BundleComponent.quantity
+                BundleComponent.bundle_sku,
+                BundleComponent.component_sku,
+                BundleComponent.quantity,
+                Product.strategy,
             )
+            .join(Product, Product.sku == BundleComponent.component_sku)
             .where(BundleComponent.bundle_sku.in_(bundles))
             .order_by(BundleComponent.bundle_sku, BundleComponent.component_sku)
         )
-        for bundle_sku, component, qty in session.execute(stmt):
+        for bundle_sku, component, qty, strategy in session.execute(stmt):
             components.setdefault(bundle_sku, []).append((component, qty))
-        parts = sorted({c for ps in components.values() for c, _ in ps} - set(strategies))
-        if parts:
-            stmt2 = sa.select(Product.sku, Product.strategy).where(Product.sku.in_(parts))
-            strategies.update({sku: strategy for sku, strategy in session.execute(stmt2)})
+            strategies.setdefault(component, strategy)
     return Catalogue(strategies, components)
 
 

@@ -42,6 +42,7 @@ from app.ledger.shipping import Source
 from app.orders import repository as orders_repo
 from app.orders.domain import PARTIALLY_SHIPPED, PENDING, RELEASED, Line, distribute
 from app.orders.models import Order, OrderLine
+from app.orders.views import order_summary
 from app.timeutil import utcnow
 
 RELEASABLE = (PENDING, RELEASED, PARTIALLY_SHIPPED)
@@ -70,6 +71,11 @@ class Outcome:
     shortages: list[dict[str, Any]] = field(default_factory=list)
     reason: str | None = None
     partial: bool = False
+    # The order as released (summary, lines, new allocations), so one release can answer
+    # without reading the order again.
+    summary: dict[str, Any] | None = None
+    lines: list[dict[str, Any]] = field(default_factory=list)
+    allocations: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -120,6 +126,7 @@ def allocate_orders(
     config: AllocationConfig,
     release_id: int | None = None,
     cause: str = "release",
+    prefetched: tuple[dict[int, list[OrderLine]], repo.ProductInfo] | None = None,
 ) -> list[Outcome]:
     """Allocate locked orders, oldest order_date first, against balances locked here.
 
@@ -127,7 +134,9 @@ def allocate_orders(
     (PARTIALLY_ALLOCATED, OVERALLOCATED) are re-planned from scratch.
     """
     orders = sorted(orders, key=_fifo)
-    lines = repo.lines_for(session, [o.id for o in orders])
+    if prefetched is None:
+        prefetched = repo.lines_with_products(session, [o.id for o in orders])
+    lines, products = prefetched
     outcomes: dict[int, Outcome] = {}
     candidates: list[Order] = []
     for o in orders:
@@ -140,7 +149,16 @@ def allocate_orders(
             candidates.append(o)
     if candidates:
         _allocate(
-            session, candidates, lines, allow_partial, actor, config, release_id, cause, outcomes
+            session,
+            candidates,
+            lines,
+            products,
+            allow_partial,
+            actor,
+            config,
+            release_id,
+            cause,
+            outcomes,
         )
     return [outcomes[o.id] for o in orders]
 
@@ -149,6 +167,7 @@ def _allocate(
     session: Session,
     orders: Sequence[Order],
     lines: Mapping[int, Sequence[OrderLine]],
+    products: repo.ProductInfo,
     allow_partial: bool,
     actor: str,
     config: AllocationConfig,
@@ -166,7 +185,7 @@ def _allocate(
         )
         for o in orders
     }
-    catalogue = repo.catalogue_for(session, (s for units in open_units.values() for s, _ in units))
+    catalogue = repo.catalogue_from(session, products)
     demands = {pk: explode(units, catalogue.components) for pk, units in open_units.items()}
     held = [o.id for o in orders if o.allocation_status not in HOLDS_NOTHING]
     live = repo.live_allocations(session, held)
@@ -213,6 +232,7 @@ def _allocate(
         book(stock, plan)
         reserved: dict[tuple[str, str], int] = {}
         picked: list[str] = []
+        first_row = len(rows)
         for p, share in attribute(plan):
             rows.append(
                 {
@@ -246,8 +266,22 @@ def _allocate(
                 )
         order_lines = lines[order.id]
         per_line = line_units(open_units[order.id], reserved, catalogue.components)
-        for line, units in zip(order_lines, per_line, strict=True):
+        line_views = []
+        for line, units, (_, still_open) in zip(
+            order_lines, per_line, open_units[order.id], strict=True
+        ):
             line.quantity_allocated = units
+            line_views.append(
+                {
+                    "line_no": line.line_no,
+                    "item_id": line.item_id,
+                    "sku": line.sku,
+                    "description": line.description,
+                    "quantity": line.quantity,
+                    "quantity_shipped": line.quantity - still_open,
+                    "quantity_allocated": units,
+                }
+            )
         demanded = sum(d.quantity for d in demands[order.id])
         status = allocation_status(demanded, plan.allocated, tried=True)
         shortages = [s.to_dict() for s in plan.shortages]
@@ -276,6 +310,9 @@ def _allocate(
             order.status,
             shortages=shortages,
             partial=bool(plan.allocated and shortages),
+            summary=order_summary(order),
+            lines=line_views,
+            allocations=rows[first_row:],
         )
     repo.insert_allocations(session, rows)
     repo.change_allocated(session, deltas)
@@ -308,11 +345,16 @@ def release_order(
         raise AllocationOff()
 
     def work(session: Session) -> Outcome:
-        order = repo.lock_order(session, account_id, order_id)
+        order, lines, products = repo.lock_order_with_lines(session, account_id, order_id)
         if order is None:
             raise OrderNotFound(f"order {order_id} not found in account {account_id!r}")
         return allocate_orders(
-            session, [order], allow_partial=allow_partial, actor=actor, config=config
+            session,
+            [order],
+            allow_partial=allow_partial,
+            actor=actor,
+            config=config,
+            prefetched=({order.id: lines}, products),
         )[0]
 
     return db.run(work)

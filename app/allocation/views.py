@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from app.allocation import repository as repo
-from app.allocation.service import order_shortages
+from app.allocation.service import Outcome, order_shortages
 from app.orders.models import Order
 from app.orders.views import order_summary
 from app.timeutil import isoformat
@@ -120,3 +120,45 @@ def picklist(rows: Sequence[repo.PickRow]) -> list[dict[str, Any]]:
             }
         )
     return list(merged.values())
+
+
+def released_body(outcome: Outcome) -> dict[str, Any]:
+    """The order just released, from what the release itself wrote (no second read)."""
+    assert outcome.summary is not None
+    body = dict(outcome.summary)
+    pools: dict[str, list[dict[str, Any]]] = {}
+    for row in outcome.allocations:
+        pools.setdefault(row["line_sku"], []).append(
+            {
+                "sku": row["sku"],
+                "location": row["location"],
+                "batch": row["batch"] or None,
+                "quantity": row["quantity"],
+                "per_unit": row["per_unit"],
+                "strategy": row["strategy"],
+            }
+        )
+    lines = []
+    for line in outcome.lines:
+        item = dict(line)
+        item["allocations"] = _take(pools.get(line["sku"], []), line["quantity_allocated"])
+        lines.append(item)
+    body["lines"] = lines
+    body["allocations"] = [
+        {
+            "line_sku": row["line_sku"],
+            "sku": row["sku"],
+            "location": row["location"],
+            "batch": row["batch"] or None,
+            "quantity": row["quantity"],
+            "remaining": row["remaining"],
+            "consumed": 0,
+            "strategy": row["strategy"],
+            "plan": row["plan"],
+            "actor": row["actor"],
+            "created_at": isoformat(row["created_at"]),
+        }
+        for row in outcome.allocations
+    ]
+    body["insufficient_inventory"] = outcome.shortages
+    return body

@@ -45,8 +45,10 @@ def test_release_reserves_stock_and_marks_the_order_released(client, engine):
         {"sku": "SKU-A", "location": "DEFAULT", "batch": None, "quantity": 2, "strategy": "fifo"}
     ]
     assert body["allocations"][0]["plan"]["strategy"] == "fifo"
-    assert any(t["kind"] == "allocation" for t in body["timeline"])
-    assert any(t["detail"] == "PENDING → RELEASED" for t in body["timeline"])
+    assert body["lines"] == order(client, 1)["lines"]
+    timeline = order(client, 1)["timeline"]
+    assert any(t["kind"] == "allocation" for t in timeline)
+    assert any(t["detail"] == "PENDING → RELEASED" for t in timeline)
     stock = client.get("/api/stock/SKU-A", headers=AUTH).json
     assert (stock["on_hand"], stock["allocated"], stock["available"]) == (10, 3, 7)
 

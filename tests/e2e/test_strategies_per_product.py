@@ -86,7 +86,8 @@ def test_global_default_pick_face_first_then_bulk_suggests_replenishment(client,
     plan = body["allocations"][0]["plan"]
     assert plan["strategy"] == "pick_face_first"
     assert plan["replenish"] == [{"from": "BULK-9", "to": "PF-1", "quantity": 3}]
-    assert any("replenish SKU-A ×3 from BULK-9 to PF-1" in t["detail"] for t in body["timeline"])
+    timeline = order(client, 1)["timeline"]
+    assert any("replenish SKU-A ×3 from BULK-9 to PF-1" in t["detail"] for t in timeline)
     assert balances(engine, "SKU-A")[("QUARANTINE", "")] == (99, 0)
 
 
