@@ -104,9 +104,9 @@ def test_serve_on_a_fresh_instance_migrates_prints_secrets_and_answers(tmp_path)
         deadline = time.monotonic() + 30
         while True:  # wait for start-up
             try:
-                ready = requests.get(f"{base}/readyz", timeout=1)
+                ready = requests.get(f"{base}/readyz", timeout=5)
                 break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):
                 assert process.poll() is None, process.stdout.read() if process.stdout else ""
                 assert time.monotonic() < deadline, "server did not start"
                 time.sleep(0.1)

@@ -118,9 +118,9 @@ def gunicorn_server(database_url, tmp_path):
     deadline = time.monotonic() + 30
     while True:  # wait for the listening socket (process start-up, not synchronisation)
         try:
-            if requests.get(f"{base}/healthz", timeout=1).status_code == 200:
+            if requests.get(f"{base}/healthz", timeout=5).status_code == 200:
                 break
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):
             pass
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
