@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -9,6 +10,7 @@ from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.allocation.models import Allocation, AllocationRule, Release
 from app.ledger.models import Batch, BundleComponent, Location, Product, StockBalance
@@ -516,3 +518,94 @@ def filtered_order_pks(
         stmt = stmt.where(allocatable_clause(allocatable))
     stmt = stmt.order_by(Order.order_date.asc().nulls_last(), Order.id).limit(limit)
     return list(session.scalars(stmt))
+
+
+def mark_written(obj: Any, **values: Any) -> None:
+    """Set ORM attributes to values already written with a bulk statement (not dirty)."""
+    for key, value in values.items():
+        set_committed_value(obj, key, value)
+
+
+_PG_INSERT_ALLOCATION = (
+    "INSERT INTO allocations (order_pk, release_id, line_sku, sku, per_unit, location, batch, "
+    "quantity, remaining, consumed, strategy, plan, actor, created_at) VALUES (%(order_pk)s, "
+    "%(release_id)s, %(line_sku)s, %(sku)s, %(per_unit)s, %(location)s, %(batch)s, "
+    "%(quantity)s, %(remaining)s, %(consumed)s, %(strategy)s, %(plan)s::json, %(actor)s, "
+    "%(created_at)s)"
+)
+_PG_CHANGE_ALLOCATED = (
+    "UPDATE stock_balances SET allocated = allocated + %(d)s::int, updated_at = %(at)s "
+    "WHERE id = %(bid)s AND (%(d)s::int <= 0 OR allocated + %(d)s::int <= on_hand) "
+    "AND allocated + %(d)s::int >= 0"
+)
+_PG_UPDATE_ORDER = (
+    "UPDATE orders SET status = %(status)s, allocation_status = %(allocation_status)s, "
+    "updated_at = %(at)s WHERE id = %(id)s"
+)
+_PG_UPDATE_LINE = "UPDATE order_lines SET quantity_allocated = %(q)s WHERE id = %(id)s"
+_PG_INSERT_TIMELINE = (
+    "INSERT INTO order_timeline (order_pk, at, kind, detail, event_id) "
+    "VALUES (%(order_pk)s, %(at)s, %(kind)s, %(detail)s, %(event_id)s)"
+)
+
+
+def write_release(
+    session: Session,
+    *,
+    allocations: Sequence[dict[str, Any]],
+    deltas: Mapping[int, int],
+    orders: Sequence[dict[str, Any]],
+    lines: Sequence[dict[str, Any]],
+    timeline: Sequence[dict[str, Any]],
+) -> None:
+    """Write one release: new allocations, balances' allocated (guarded), orders, lines,
+    timeline. On PostgreSQL the statements go in one pipeline (one round trip)."""
+    changes = [{"bid": bid, "d": d} for bid, d in sorted(deltas.items()) if d]
+    if session.get_bind().dialect.name != "postgresql":
+        insert_allocations(session, allocations)
+        change_allocated(session, deltas)
+        if orders:
+            o = cast(sa.Table, Order.__table__)
+            session.execute(
+                o.update()
+                .where(o.c.id == sa.bindparam("oid"))
+                .values(
+                    status=sa.bindparam("status"),
+                    allocation_status=sa.bindparam("allocation_status"),
+                    updated_at=sa.bindparam("at"),
+                ),
+                [{**u, "oid": u["id"]} for u in orders],
+            )
+        if lines:
+            ln = cast(sa.Table, OrderLine.__table__)
+            session.execute(
+                ln.update()
+                .where(ln.c.id == sa.bindparam("lid"))
+                .values(quantity_allocated=sa.bindparam("q")),
+                [{"lid": u["id"], "q": u["q"]} for u in lines],
+            )
+        add_timeline_rows(session, timeline)
+        return
+    now = utcnow()
+    raw = session.connection().connection.driver_connection
+    assert raw is not None
+    guarded = raw.cursor()
+    with raw.pipeline():
+        cur = raw.cursor()
+        if changes:
+            guarded.executemany(_PG_CHANGE_ALLOCATED, [{**c, "at": now} for c in changes])
+        if allocations:
+            cur.executemany(
+                _PG_INSERT_ALLOCATION,
+                [{**a, "plan": json.dumps(a["plan"])} for a in allocations],
+            )
+        if orders:
+            cur.executemany(_PG_UPDATE_ORDER, list(orders))
+        if lines:
+            cur.executemany(_PG_UPDATE_LINE, list(lines))
+        if timeline:
+            cur.executemany(_PG_INSERT_TIMELINE, [{"event_id": None, **t} for t in timeline])
+    if changes and guarded.rowcount != len(changes):
+        raise OversellRefused(
+            f"guarded update refused {len(changes) - guarded.rowcount} balance change(s)"
+        )

@@ -227,6 +227,8 @@ def _allocate(
         return catalogue.strategies.get(sku) or config.default_strategy
 
     rows: list[dict[str, Any]] = []
+    order_updates: list[dict[str, Any]] = []
+    line_updates: list[dict[str, Any]] = []
     for order in orders:
         plan = plan_order(stock, demands[order.id], strategy_of, allow_partial=allow_partial)
         book(stock, plan)
@@ -270,7 +272,9 @@ def _allocate(
         for line, units, (_, still_open) in zip(
             order_lines, per_line, open_units[order.id], strict=True
         ):
-            line.quantity_allocated = units
+            if line.quantity_allocated != units:
+                line_updates.append({"id": line.id, "q": units})
+                repo.mark_written(line, quantity_allocated=units)
             line_views.append(
                 {
                     "line_no": line.line_no,
@@ -295,13 +299,15 @@ def _allocate(
         else:
             detail = f"{cause}: could not allocate: {short_text}"
         timeline.append((order.id, _entry("allocation", detail)))
-        old_status = order.status
+        new_status = order.status
         if order.status in (PENDING, RELEASED):
-            order.status = RELEASED if plan.allocated else PENDING
-        if order.status != old_status:
-            timeline.append((order.id, _entry("status", f"{old_status} → {order.status}")))
-        order.allocation_status = status
-        order.updated_at = now
+            new_status = RELEASED if plan.allocated else PENDING
+        if new_status != order.status:
+            timeline.append((order.id, _entry("status", f"{order.status} → {new_status}")))
+        order_updates.append(
+            {"id": order.id, "status": new_status, "allocation_status": status, "at": now}
+        )
+        repo.mark_written(order, status=new_status, allocation_status=status, updated_at=now)
         outcomes[order.id] = Outcome(
             order.id,
             order.order_id,
@@ -314,10 +320,15 @@ def _allocate(
             lines=line_views,
             allocations=rows[first_row:],
         )
-    repo.insert_allocations(session, rows)
-    repo.change_allocated(session, deltas)
-    session.flush()
-    _add_timeline(session, timeline)
+    session.flush()  # allocations cancelled for a re-plan
+    repo.write_release(
+        session,
+        allocations=rows,
+        deltas=deltas,
+        orders=order_updates,
+        lines=line_updates,
+        timeline=[{"order_pk": pk, **entry} for pk, entry in timeline],
+    )
 
 
 def _add_timeline(session: Session, entries: Sequence[tuple[int, dict[str, Any]]]) -> None:
