@@ -104,6 +104,8 @@ def ledger_verify(limit: int) -> None:
             + (f" batch {d.batch}" if d.batch else "")
             + f": movements {d.movements}, balance {d.balance}"
         )
+    for sku, code, units in report.serials_on_hand_twice:
+        click.echo(f"SERIAL {sku} {code}: {units} on hand")
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     summary = (
         f"{report.balances_checked} balances checked, {len(report.differences)} differences"

@@ -742,3 +742,18 @@ def stock_rows(session: Session, skus: Sequence[str]) -> list[sa.Row[Any]]:
         return []
     # Core execution on the session's connection: no ORM entities, less per-call overhead.
     return list(session.connection().execute(_STOCK_ROWS, {"skus": sorted(set(skus))}))
+
+
+def serials_over_one(session: Session, limit: int) -> list[tuple[str, str, int]]:
+    """Serials of serial-tracked products with more than one unit on hand (never expected)."""
+    total = sa.func.sum(StockBalance.on_hand)
+    stmt = (
+        sa.select(StockBalance.sku, StockBalance.batch, total)
+        .join(Product, Product.sku == StockBalance.sku)
+        .where(Product.tracking == "serial", StockBalance.batch != "")
+        .group_by(StockBalance.sku, StockBalance.batch)
+        .having(total > 1)
+        .order_by(StockBalance.sku, StockBalance.batch)
+        .limit(limit)
+    )
+    return [(sku, code, int(n)) for sku, code, n in session.execute(stmt)]

@@ -44,10 +44,12 @@ class Report:
     balances_checked: int = 0
     differences: list[Difference] = field(default_factory=list)
     truncated: bool = False
+    # (sku, serial, units on hand) for serials on hand more than once
+    serials_on_hand_twice: list[tuple[str, str, int]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not self.differences
+        return not self.differences and not self.serials_on_hand_twice
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -55,6 +57,10 @@ class Report:
             "balances_checked": self.balances_checked,
             "differences": [d.to_dict() for d in self.differences],
             "truncated": self.truncated,
+            "serials_on_hand_twice": [
+                {"sku": sku, "serial": code, "on_hand": n}
+                for sku, code, n in self.serials_on_hand_twice
+            ],
         }
 
 
@@ -94,4 +100,5 @@ def verify_ledger(session: Session, *, limit: int = 1000) -> Report:
             report.truncated = True
             continue
         report.differences.append(diff)
+    report.serials_on_hand_twice = repo.serials_over_one(session, limit)
     return report

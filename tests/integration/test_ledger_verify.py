@@ -20,7 +20,13 @@ def test_a_consistent_ledger_verifies_clean_through_the_api_and_the_cli(client, 
     report = ok(call(client, "GET", "/api/ledger/verify"))
     result = CliRunner().invoke(main, ["ledger", "verify"], env={"DATABASE_URL": database_url})
 
-    assert report == {"ok": True, "balances_checked": 4, "differences": [], "truncated": False}
+    assert report == {
+        "ok": True,
+        "balances_checked": 4,
+        "differences": [],
+        "truncated": False,
+        "serials_on_hand_twice": [],
+    }
     assert result.exit_code == 0, result.output
     assert "4 balances checked, 0 differences" in result.output
 
@@ -62,3 +68,31 @@ def test_the_merge_walks_both_sorted_streams_once():
         Difference("B", "L", "", movements=1, balance=0),
         Difference("C", "L", "", movements=0, balance=2),
     ]
+
+
+def test_a_serial_on_hand_twice_is_reported(client, engine):
+    ok(call(client, "POST", "/api/products", {"sku": "CAM", "tracking": "serial"}), 201)
+    location(client, "BULK-1")
+    receive(client, "GRN-1", [{"sku": "CAM", "quantity": 1, "serials": ["S1"]}])
+    # An adjustment can't name a batch, so fake a second unit behind the ledger's back,
+    # in both the movements and the balance (balances still equal the movements).
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO stock_movements (key, sku, location, batch, quantity, type, actor, "
+                "created_at) VALUES ('x', 'CAM', 'BULK-1', 'S1', 1, 'adjustment', 't', "
+                "CURRENT_TIMESTAMP)"
+            )
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO stock_balances (sku, location, batch, on_hand, allocated, "
+                "updated_at) VALUES ('CAM', 'BULK-1', 'S1', 1, 0, CURRENT_TIMESTAMP)"
+            )
+        )
+
+    report = ok(call(client, "GET", "/api/ledger/verify"))
+
+    assert report["ok"] is False
+    assert report["differences"] == []
+    assert report["serials_on_hand_twice"] == [{"sku": "CAM", "serial": "S1", "on_hand": 2}]
