@@ -66,9 +66,14 @@ def submit_counts(
     repo.ensure_products(session, {s for s, _ in counted})
     lines = {(ln.sku, ln.batch): ln for ln in repo.stocktake_lines(session, stocktake_id)}
     book = {key: ln.book for key, ln in lines.items()}
+    counted_skus = sorted({s for s, _ in counted})
     moved = repo.skus_moved_since(
-        session, stocktake.location, sorted({s for s, _ in counted}), stocktake.last_movement_id
+        session, stocktake.location, counted_skus, stocktake.last_movement_id
     )
+    # Belt and braces: a movement committed late with a lower id still changes the balance.
+    now = repo.balances_at(session, stocktake.location, counted_skus)
+    moved |= {s for (s, b), q in now.items() if q != book.get((s, b), 0)}
+    moved |= {s for (s, b), q in book.items() if s in counted_skus and now.get((s, b), 0) != q}
     results = judge_counts(book, counted, moved)
 
     reference = f"stocktake-{stocktake.id}"

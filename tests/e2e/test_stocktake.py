@@ -94,3 +94,40 @@ def test_a_negative_count_or_unknown_location_is_refused_and_changes_nothing(cli
     assert "location" in unknown.get_json()["fields"]
     assert ok(call(client, "GET", f"/api/stocktakes/{st['id']}"))["status"] == "open"
     assert ledger(engine) == {"A": 4}
+
+
+def test_batch_tracked_stock_is_counted_per_batch(client, engine):
+    ok(call(client, "POST", "/api/products", {"sku": "MILK", "tracking": "batch"}), 201)
+    location(client, "BULK-1")
+    receive(
+        client,
+        "GRN-1",
+        [
+            {"sku": "MILK", "quantity": 4, "batch": "L1"},
+            {"sku": "MILK", "quantity": 6, "batch": "L2"},
+        ],
+    )
+    receive(client, "GRN-2", [{"sku": "MILK", "quantity": 2, "batch": "L1"}], location="BULK-1")
+    st = open_count(client, "DEFAULT")
+
+    done = ok(
+        submit(
+            client,
+            st["id"],
+            [
+                {"sku": "MILK", "batch": "L1", "counted": 4},
+                {"sku": "MILK", "batch": "L2", "counted": 5},
+            ],
+        )
+    )
+
+    assert [(ln["batch"], ln["difference"], ln["status"]) for ln in done["lines"]] == [
+        ("L1", 0, "unchanged"),
+        ("L2", -1, "applied"),
+    ]
+    view = stock(client, "MILK")
+    assert {(loc["location"], loc["batch"]): loc["on_hand"] for loc in view["locations"]} == {
+        ("BULK-1", "L1"): 2,
+        ("DEFAULT", "L1"): 4,
+        ("DEFAULT", "L2"): 5,
+    }
