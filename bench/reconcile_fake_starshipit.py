@@ -59,7 +59,10 @@ def shipped_date(i: int) -> datetime:
 def full_order(order_id: int) -> dict[str, Any] | None:
     if SHIPPED_BASE <= order_id < UNLISTED_BASE:
         status, shipped = "Shipped", True
-    elif UNLISTED_BASE <= order_id < UNLISTED_BASE + UNLISTED or UNSHIPPED_BASE <= order_id < UNSHIPPED_BASE + UNSHIPPED:
+    elif (
+        UNLISTED_BASE <= order_id < UNLISTED_BASE + UNLISTED
+        or UNSHIPPED_BASE <= order_id < UNSHIPPED_BASE + UNSHIPPED
+    ):
         status, shipped = "Unshipped", False
     else:
         return None
