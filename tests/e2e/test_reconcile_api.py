@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import threading
 
 import pytest
 import responses
@@ -164,3 +165,30 @@ def test_without_starshipit_keys_a_run_answers_503_not_configured(database_url, 
 
 def test_reports_need_the_bearer_token(client):
     assert client.get("/api/reconciliations/1").status_code == 401
+
+
+def test_by_default_the_run_continues_in_the_background_after_the_202(
+    database_url, tmp_path, starshipit
+):
+    app = make_test_app(
+        database_url,
+        tmp_path,
+        starshipit_api_url=BASE,
+        starshipit_api_key=API_KEY,
+        starshipit_subscription_key=SUB_KEY,
+        starshipit_rate_limit=1000.0,
+    )
+    client = app.test_client()
+    starshipit.ship(full_order(7, [("MUG", 1, None)]))
+
+    response = client.post("/api/reconciliations", json=WINDOW, headers=AUTH)
+
+    assert response.status_code == 202
+    run_id = response.json["id"]
+    for thread in threading.enumerate():
+        if thread.name == f"reconcile-{run_id}":
+            thread.join(timeout=60)
+    report = client.get(f"/api/reconciliations/{run_id}", headers=AUTH).json
+    assert report["status"] == "done"
+    assert report["summary"]["unknown_order"] == 1
+    app.extensions["stockmirror"].db.dispose()
