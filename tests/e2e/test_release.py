@@ -332,3 +332,37 @@ def test_the_database_refuses_allocating_more_than_on_hand(client, engine):
     with pytest.raises(sa.exc.DatabaseError, match="oversell"), engine.begin() as conn:
         conn.execute(sa.text("UPDATE stock_balances SET allocated = 3 WHERE sku = 'SKU-A'"))
     assert balances(engine, "SKU-A") == {("DEFAULT", ""): (2, 0)}
+
+
+def test_a_partially_shipped_order_releases_only_what_is_left_to_ship(client, engine):
+    receive(client, "SKU-A", 10)
+    post_event(
+        client,
+        order_event(
+            1,
+            [("SKU-A", 4)],
+            event_type="order_shipped",
+            occurred_at="2026-11-20T05:00Z",
+            shipped=[1],
+        ),
+    )
+
+    body = release(client, 1).json
+
+    assert (body["status"], body["allocation_status"]) == ("PARTIALLY_SHIPPED", "ALLOCATED")
+    assert body["lines"][0]["quantity_allocated"] == 3
+    assert balances(engine, "SKU-A") == {("DEFAULT", ""): (9, 3)}
+
+    post_event(
+        client,
+        order_event(
+            1,
+            [("SKU-A", 4)],
+            event_type="order_shipped",
+            occurred_at="2026-11-20T06:00Z",
+            shipped=[4],
+        ),
+    )
+
+    assert order(client, 1)["status"] == "SHIPPED"
+    assert balances(engine, "SKU-A") == {("DEFAULT", ""): (6, 0)}
