@@ -196,7 +196,9 @@ class StarshipitClient:
             except (TypeError, ValueError):
                 total = 0
             yield page, max(total, page), rows
-            if page >= total or len(rows) < limit:
+            # total_pages decides; a short page only ends a listing that does not give it
+            # (Starshipit may serve fewer rows per page than asked). An empty page always ends.
+            if not rows or (page >= total if total else len(rows) < limit):
                 return
         raise StarshipitError(f"{path}: more than {MAX_PAGES} pages")
 

@@ -283,3 +283,30 @@ def test_starshipit_down_fails_the_run_and_records_why(client, db, starshipit):
         status, error = conn.execute(sa.text("SELECT status, error FROM reconciliation_runs")).one()
     assert status == "failed"
     assert "503" in error
+
+
+def test_many_pages_cost_one_call_per_page_plus_one_per_drifted_order(client, db, starshipit):
+    starshipit.page_size = 2
+    receive(client, "MUG", 50)
+    for oid in range(1, 6):
+        post_event(client, shipped_event(f"e{oid}", oid, [("MUG", 1, None)]))
+        starshipit.ship(full_order(oid, [("MUG", 1, 1)]))
+    starshipit.ship(full_order(6, [("MUG", 1, 1)]))  # the one drifted order
+
+    _, run, summary, drift = reconcile(db)
+
+    assert [d["order_id"] for d in drift] == [6]
+    assert run.matched == 5
+    assert run.api_calls == 3 + 1 + 1  # 3 shipped pages, 1 unshipped page, 1 detail
+
+
+def test_default_window_starts_at_the_last_successful_run_minus_the_overlap(db, starshipit):
+    from datetime import timedelta
+
+    from app.reconcile.service import resolve_window
+
+    reconcile(db)
+    since, until = resolve_window(db, "default", None, None, timedelta(minutes=60))
+
+    assert since == UNTIL - timedelta(minutes=60)
+    assert until > UNTIL

@@ -68,9 +68,23 @@ def test_pages_are_followed_until_total_pages():
 
 
 @responses.activate
-def test_a_short_page_ends_the_listing_even_if_total_pages_says_more():
-    responses.get(f"{BASE}/api/orders/unshipped", json=page([{"order_id": 1}], 9))
+def test_without_total_pages_a_short_page_ends_the_listing():
+    responses.get(f"{BASE}/api/orders/unshipped", json={"success": True, "orders": [{"a": 1}]})
     assert len(list(make_client().unshipped_pages(SINCE, limit=2))) == 1
+    assert len(responses.calls) == 1
+
+
+@responses.activate
+def test_short_pages_are_followed_while_total_pages_says_there_are_more():
+    responses.get(f"{BASE}/api/orders/unshipped", json=page([{"order_id": 1}], 2))
+    responses.get(f"{BASE}/api/orders/unshipped", json=page([{"order_id": 2}], 2))
+    assert len(list(make_client().unshipped_pages(SINCE, limit=250))) == 2
+
+
+@responses.activate
+def test_an_empty_page_ends_the_listing_whatever_total_pages_says():
+    responses.get(f"{BASE}/api/orders/shipped", json=page([], 50))
+    assert len(list(make_client().shipped_pages(SINCE))) == 1
     assert len(responses.calls) == 1
 
 
