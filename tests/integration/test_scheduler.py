@@ -158,3 +158,15 @@ def test_two_scheduler_processes_started_at_once_run_the_slot_once(database_url,
     assert sorted(r.status for r in recorded) == ["done", "skipped"]
     assert len({r.slot for r in recorded}) == 1
     assert len({r.scheduler for r in recorded}) == 2
+
+
+def test_retry_job_replays_due_order_events_and_says_when_tracking_must_wait(db, engine):
+    from app.reconcile.jobs import retry_job
+
+    settings = Settings(database_url=db.url)
+    status = JobRunner(db, "a").run("retry", SLOT, lambda: retry_job(settings, db))
+
+    assert status == "done"
+    detail = runs(engine)[0].detail
+    assert "0 parked/pending order events replayed" in detail
+    assert "Starshipit API not configured" in detail
