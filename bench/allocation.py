@@ -116,6 +116,8 @@ def seed(
             "ON CONFLICT (sku, location, batch) DO UPDATE SET on_hand = EXCLUDED.on_hand"
         )
         conn.commit()
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("ANALYZE")  # as autovacuum would after a bulk load
     return len(line_rows)
 
 

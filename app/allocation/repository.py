@@ -526,27 +526,41 @@ def mark_written(obj: Any, **values: Any) -> None:
         set_committed_value(obj, key, value)
 
 
-_PG_INSERT_ALLOCATION = (
+# PostgreSQL: one statement per table, rows passed as arrays (unnest), so a release of
+# any size is five statements in one pipeline. Balance rows were locked by lock_balances.
+_PG_INSERT_ALLOCATIONS = (
     "INSERT INTO allocations (order_pk, release_id, line_sku, sku, per_unit, location, batch, "
-    "quantity, remaining, consumed, strategy, plan, actor, created_at) VALUES (%(order_pk)s, "
-    "%(release_id)s, %(line_sku)s, %(sku)s, %(per_unit)s, %(location)s, %(batch)s, "
-    "%(quantity)s, %(remaining)s, %(consumed)s, %(strategy)s, %(plan)s::json, %(actor)s, "
-    "%(created_at)s)"
+    "quantity, remaining, consumed, strategy, plan, actor, created_at) "
+    "SELECT o, r, ls, s, pu, loc, b, q, q, 0, st, p::json, a, %(at)s FROM unnest("
+    "%(order_pk)s::bigint[], %(release_id)s::bigint[], %(line_sku)s::text[], %(sku)s::text[], "
+    "%(per_unit)s::int[], %(location)s::text[], %(batch)s::text[], %(quantity)s::int[], "
+    "%(strategy)s::text[], %(plan)s::text[], %(actor)s::text[]"
+    ") AS t(o, r, ls, s, pu, loc, b, q, st, p, a)"
 )
 _PG_CHANGE_ALLOCATED = (
-    "UPDATE stock_balances SET allocated = allocated + %(d)s::int, updated_at = %(at)s "
-    "WHERE id = %(bid)s AND (%(d)s::int <= 0 OR allocated + %(d)s::int <= on_hand) "
-    "AND allocated + %(d)s::int >= 0"
+    "UPDATE stock_balances AS sb SET allocated = sb.allocated + v.d, updated_at = %(at)s "
+    "FROM unnest(%(bid)s::bigint[], %(d)s::int[]) AS v(id, d) "
+    "WHERE sb.id = v.id AND (v.d <= 0 OR sb.allocated + v.d <= sb.on_hand) "
+    "AND sb.allocated + v.d >= 0"
 )
-_PG_UPDATE_ORDER = (
-    "UPDATE orders SET status = %(status)s, allocation_status = %(allocation_status)s, "
-    "updated_at = %(at)s WHERE id = %(id)s"
+_PG_UPDATE_ORDERS = (
+    "UPDATE orders AS o SET status = v.st, allocation_status = v.al, updated_at = %(at)s "
+    "FROM unnest(%(id)s::bigint[], %(status)s::text[], %(allocation_status)s::text[]) "
+    "AS v(id, st, al) WHERE o.id = v.id"
 )
-_PG_UPDATE_LINE = "UPDATE order_lines SET quantity_allocated = %(q)s WHERE id = %(id)s"
+_PG_UPDATE_LINES = (
+    "UPDATE order_lines AS l SET quantity_allocated = v.q "
+    "FROM unnest(%(id)s::bigint[], %(q)s::int[]) AS v(id, q) WHERE l.id = v.id"
+)
 _PG_INSERT_TIMELINE = (
-    "INSERT INTO order_timeline (order_pk, at, kind, detail, event_id) "
-    "VALUES (%(order_pk)s, %(at)s, %(kind)s, %(detail)s, %(event_id)s)"
+    "INSERT INTO order_timeline (order_pk, at, kind, detail) "
+    "SELECT * FROM unnest(%(order_pk)s::bigint[], %(at)s::timestamptz[], %(kind)s::text[], "
+    "%(detail)s::text[])"
 )
+
+
+def _columns(rows: Sequence[Mapping[str, Any]], names: Sequence[str]) -> dict[str, list[Any]]:
+    return {name: [row[name] for row in rows] for name in names}
 
 
 def write_release(
@@ -589,22 +603,40 @@ def write_release(
     now = utcnow()
     raw = session.connection().connection.driver_connection
     assert raw is not None
-    guarded = raw.cursor()
+    guarded = raw.cursor(binary=True)
     with raw.pipeline():
-        cur = raw.cursor()
+        cur = raw.cursor(binary=True)
         if changes:
-            guarded.executemany(_PG_CHANGE_ALLOCATED, [{**c, "at": now} for c in changes])
+            guarded.execute(_PG_CHANGE_ALLOCATED, {"at": now, **_columns(changes, ("bid", "d"))})
         if allocations:
-            cur.executemany(
-                _PG_INSERT_ALLOCATION,
-                [{**a, "plan": json.dumps(a["plan"])} for a in allocations],
+            params = _columns(
+                allocations,
+                (
+                    "order_pk",
+                    "release_id",
+                    "line_sku",
+                    "sku",
+                    "per_unit",
+                    "location",
+                    "batch",
+                    "quantity",
+                    "strategy",
+                    "actor",
+                ),
             )
+            params["plan"] = [json.dumps(a["plan"]) for a in allocations]
+            cur.execute(_PG_INSERT_ALLOCATIONS, {"at": allocations[0]["created_at"], **params})
         if orders:
-            cur.executemany(_PG_UPDATE_ORDER, list(orders))
+            cur.execute(
+                _PG_UPDATE_ORDERS,
+                {"at": now, **_columns(orders, ("id", "status", "allocation_status"))},
+            )
         if lines:
-            cur.executemany(_PG_UPDATE_LINE, list(lines))
+            cur.execute(_PG_UPDATE_LINES, _columns(lines, ("id", "q")))
         if timeline:
-            cur.executemany(_PG_INSERT_TIMELINE, [{"event_id": None, **t} for t in timeline])
+            cur.execute(
+                _PG_INSERT_TIMELINE, _columns(timeline, ("order_pk", "at", "kind", "detail"))
+            )
     if changes and guarded.rowcount != len(changes):
         raise OversellRefused(
             f"guarded update refused {len(changes) - guarded.rowcount} balance change(s)"
