@@ -90,9 +90,7 @@ def seed(
                 copy.write_row(
                     (account_id, oid, number, date, "PENDING", "UNALLOCATED", created, updated)
                 )
-        cur.execute(
-            "SELECT order_id, id FROM orders WHERE account_id = %s", (account,)
-        )
+        cur.execute("SELECT order_id, id FROM orders WHERE account_id = %s", (account,))
         pk = dict(cur.fetchall())
         with cur.copy(
             "COPY order_lines (order_pk, line_no, sku, quantity, quantity_allocated) FROM STDIN"
