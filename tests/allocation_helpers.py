@@ -146,9 +146,7 @@ def receive_batch(
     set_product(engine, sku)
     with engine.begin() as conn:
         conn.execute(
-            sa.text(
-                "INSERT INTO batches (sku, code, expiry, received_at) VALUES (:s, :c, :e, :r)"
-            ),
+            sa.text("INSERT INTO batches (sku, code, expiry, received_at) VALUES (:s, :c, :e, :r)"),
             {"s": sku, "c": batch, "e": expiry, "r": received_at or datetime(2026, 1, 1)},
         )
     _counter["n"] += 1

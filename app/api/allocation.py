@@ -19,7 +19,7 @@ from app.allocation.service import (
     release_order,
     release_orders,
 )
-from app.allocation.views import decorate_detail, picklist
+from app.allocation.views import decorate_detail, picklist, released_body
 from app.api.common import account_id, db, json_body
 from app.errors import ApiError
 from app.orders.domain import ALLOCATION_STATUSES, ORDER_STATUSES
@@ -136,6 +136,8 @@ def release_one(order_id: int) -> ResponseReturnValue:
         )
     if outcome.outcome == "skipped" and outcome.reason != "already allocated":
         raise ApiError(f"order {order_id} cannot be released: {outcome.reason}", 409)
+    if outcome.summary is not None:
+        return released_body(outcome)
     return _order_body(order_id)
 
 
