@@ -230,15 +230,6 @@ def live_allocations(session: Session, order_pks: Sequence[int]) -> list[Allocat
     return list(session.scalars(stmt))
 
 
-def consumed_by(session: Session, order_pk: int) -> dict[tuple[str, str], int]:
-    stmt = (
-        sa.select(Allocation.line_sku, Allocation.sku, sa.func.sum(Allocation.consumed))
-        .where(Allocation.order_pk == order_pk)
-        .group_by(Allocation.line_sku, Allocation.sku)
-    )
-    return {(ls, s): int(n or 0) for ls, s, n in session.execute(stmt)}
-
-
 def live_units(session: Session, order_pk: int) -> int:
     stmt = sa.select(sa.func.coalesce(sa.func.sum(Allocation.remaining), 0)).where(
         Allocation.order_pk == order_pk, Allocation.remaining > 0

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from app.allocation import repository as repo
-from app.allocation.config import AllocationConfig, config_of
+from app.allocation.config import AllocationConfig
 from app.allocation.domain import (
     ALLOCATED,
     COULD_NOT_ALLOCATE,
@@ -515,21 +515,24 @@ def live_sources(session: Session, order: Order) -> dict[str, list[Source]]:
 
 
 def consume(session: Session, order: Order, shipped_by_sku: Mapping[str, int]) -> None:
-    """Shipped units (cumulative per line SKU) consume the allocations covering them."""
+    """Shipped units (cumulative target per line SKU) consume the allocations covering
+    the units that leave with this shipment."""
     if order.allocation_status in HOLDS_NOTHING:
         return
     live = repo.live_allocations(session, [order.id])
     if not live:
         return
-    consumed = repo.consumed_by(session, order.id)
+    # Called before this shipment's movements are posted: the ledger still holds what
+    # left earlier, so the difference is what leaves now (whatever was shipped before
+    # the order was released).
+    before = ledger_repo.shipped_by_sku(session, order.account_id, order.order_id)
     groups: dict[tuple[str, str], list[Allocation]] = {}
     for a in live:
         groups.setdefault((a.line_sku, a.sku), []).append(a)
     per_key: dict[tuple[str, str, str], int] = {}
-    for (line_sku, sku), allocs in groups.items():
-        need = shipped_by_sku.get(line_sku, 0) * allocs[0].per_unit - consumed.get(
-            (line_sku, sku), 0
-        )
+    for (line_sku, _sku), allocs in groups.items():
+        now_shipped = shipped_by_sku.get(line_sku, 0) - before.get(line_sku, 0)
+        need = now_shipped * allocs[0].per_unit
         for a in allocs:
             if need <= 0:
                 break
@@ -669,10 +672,6 @@ def auto_allocate(session: Session, order: Order, config: AllocationConfig) -> N
         config=config,
         cause=f"auto: {rule.describe()} matched",
     )
-
-
-def config_for(session: Session) -> AllocationConfig:
-    return config_of(session)
 
 
 def order_shortages(session: Session, orders: Sequence[Order]) -> dict[int, list[dict[str, Any]]]:

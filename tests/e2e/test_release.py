@@ -366,3 +366,32 @@ def test_a_partially_shipped_order_releases_only_what_is_left_to_ship(client, en
 
     assert order(client, 1)["status"] == "SHIPPED"
     assert balances(engine, "SKU-A") == {("DEFAULT", ""): (6, 0)}
+
+
+def test_a_later_shipment_consumes_only_the_units_it_ships(client, engine):
+    receive(client, "SKU-A", 10)
+    post_event(
+        client,
+        order_event(
+            1,
+            [("SKU-A", 4)],
+            event_type="order_shipped",
+            occurred_at="2026-11-20T05:00Z",
+            shipped=[1],
+        ),
+    )
+    release(client, 1)  # 3 left to ship are reserved
+
+    post_event(
+        client,
+        order_event(
+            1,
+            [("SKU-A", 4)],
+            event_type="order_shipped",
+            occurred_at="2026-11-20T06:00Z",
+            shipped=[2],
+        ),
+    )
+
+    assert order(client, 1)["lines"][0]["quantity_allocated"] == 2
+    assert balances(engine, "SKU-A") == {("DEFAULT", ""): (8, 2)}
