@@ -185,11 +185,28 @@ def table_of(model: type[Base]) -> sa.Table:
 
 def insert_for(session: Session, table: Any) -> Any:
     """A dialect insert() that knows ON CONFLICT (PostgreSQL and SQLite share the API)."""
-    name = session.get_bind().dialect.name
-    if name == "postgresql":
+    return dialect_insert(session.get_bind().dialect.name, table)
+
+
+def dialect_insert(dialect: str, table: Any) -> Any:
+    if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
         return pg_insert(table)
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
     return sqlite_insert(table)
+
+
+_STATEMENTS: dict[tuple[str, str], Any] = {}
+
+
+def prepared(session: Session, name: str, build: Callable[[str], Any]) -> Any:
+    """A statement built once per dialect (hot paths: building a statement costs more than
+    running it). `build(dialect_name)` must use bind parameters for every value."""
+    dialect = session.get_bind().dialect.name
+    key = (dialect, name)
+    stmt = _STATEMENTS.get(key)
+    if stmt is None:
+        stmt = _STATEMENTS[key] = build(dialect)
+    return stmt

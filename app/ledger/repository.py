@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from app.db import insert_for
+from app.db import dialect_insert, insert_for, prepared, table_of
 from app.ledger.domain import (
     SHIPMENT,
     SHIPMENT_REVERSAL,
@@ -57,8 +56,14 @@ def ensure_products(session: Session, skus: Iterable[str]) -> None:
     if not unique:
         return
     now = utcnow()
-    stmt = insert_for(session, Product.__table__).on_conflict_do_nothing(index_elements=["sku"])
-    session.execute(stmt, [{"sku": s, "created_at": now} for s in unique])
+    stmt = prepared(session, "ledger.ensure_products", _ensure_products_statement)
+    session.connection().execute(stmt, [{"sku": s, "created_at": now} for s in unique])
+
+
+def _ensure_products_statement(dialect: str) -> Any:
+    return dialect_insert(dialect, table_of(Product)).on_conflict_do_nothing(
+        index_elements=["sku"]
+    )
 
 
 def location_exists(session: Session, code: str) -> bool:
@@ -73,21 +78,23 @@ def insert_movements(session: Session, movements: Sequence[NewMovement]) -> list
     if not movements:
         return []
     now = utcnow()
-    rows = []
-    for m in movements:
-        data = asdict(m)
-        row = {col: data[col] for col in _MOVEMENT_COLUMNS}
-        row["created_at"] = now
-        rows.append(row)
-    table = StockMovement.__table__
-    stmt = (
-        insert_for(session, table)
+    rows = [
+        {**{col: getattr(m, col) for col in _MOVEMENT_COLUMNS}, "created_at": now}
+        for m in movements
+    ]
+    # executemany: SQLAlchemy batches it into one INSERT … VALUES (…), (…) with a cached
+    # compiled statement (a .values([...]) list would be compiled anew every time).
+    stmt = prepared(session, "ledger.insert_movements", _insert_movements_statement)
+    return list(session.connection().execute(stmt, rows))
+
+
+def _insert_movements_statement(dialect: str) -> Any:
+    table = table_of(StockMovement)
+    return (
+        dialect_insert(dialect, table)
         .on_conflict_do_nothing(index_elements=["key"])
         .returning(*table.c)
     )
-    # executemany: SQLAlchemy batches it into one INSERT … VALUES (…), (…) with a cached
-    # compiled statement (a .values([...]) list would be compiled anew every time).
-    return list(session.execute(stmt, rows))
 
 
 def apply_to_balances(
@@ -98,17 +105,25 @@ def apply_to_balances(
     if not net:
         return {}
     now = utcnow()
-    table = StockBalance.__table__
-    stmt = insert_for(session, table)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["sku", "location", "batch"],
-        set_={"on_hand": table.c.on_hand + stmt.excluded.on_hand, "updated_at": now},
-    ).returning(table.c.sku, table.c.location, table.c.batch, table.c.on_hand)
     rows = [
         {"sku": s, "location": loc, "batch": b, "on_hand": q, "allocated": 0, "updated_at": now}
         for (s, loc, b), q in net.items()
     ]
-    return {(r.sku, r.location, r.batch): r.on_hand for r in session.execute(stmt, rows)}
+    stmt = prepared(session, "ledger.apply_to_balances", _apply_to_balances_statement)
+    result = session.connection().execute(stmt, rows)
+    return {(r.sku, r.location, r.batch): r.on_hand for r in result}
+
+
+def _apply_to_balances_statement(dialect: str) -> Any:
+    table = table_of(StockBalance)
+    stmt = dialect_insert(dialect, table)
+    return stmt.on_conflict_do_update(
+        index_elements=["sku", "location", "batch"],
+        set_={
+            "on_hand": table.c.on_hand + stmt.excluded.on_hand,
+            "updated_at": stmt.excluded.updated_at,
+        },
+    ).returning(table.c.sku, table.c.location, table.c.batch, table.c.on_hand)
 
 
 def shipped_by_sku(session: Session, account_id: str, order_id: int) -> dict[str, int]:

@@ -8,10 +8,28 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from app.db import insert_for, table_of
+from app.db import dialect_insert, prepared, table_of
 from app.orders.domain import Line, OrderEvent
 from app.orders.models import Order, OrderLine, TimelineEntry
 from app.timeutil import utcnow
+
+
+def _lock_order_statement(dialect: str) -> Any:
+    table = table_of(Order)
+    now = sa.bindparam("now", type_=table.c.created_at.type)
+    upsert = dialect_insert(dialect, table).values(
+        account_id=sa.bindparam("account_id"),
+        order_id=sa.bindparam("order_id"),
+        status="PENDING",
+        allocation_status="UNALLOCATED",
+        created_at=now,
+        updated_at=now,
+    )
+    upsert = upsert.on_conflict_do_update(
+        index_elements=["account_id", "order_id"], set_={"updated_at": upsert.excluded.updated_at}
+    ).returning(*table.c)
+    # A Core upsert read back as an ORM entity: half the cost of an ORM-enabled INSERT.
+    return sa.select(Order).from_statement(upsert)
 
 
 def lock_order(session: Session, account_id: str, order_id: int) -> tuple[Order, bool]:
@@ -21,19 +39,9 @@ def lock_order(session: Session, account_id: str, order_id: int) -> tuple[Order,
     PostgreSQL (concurrent events for one order queue here); SQLite's BEGIN IMMEDIATE
     already serialises writers. Returns (order, created).
     """
-    now = utcnow()
-    stmt = insert_for(session, Order).values(
-        account_id=account_id,
-        order_id=order_id,
-        status="PENDING",
-        allocation_status="UNALLOCATED",
-        created_at=now,
-        updated_at=now,
-    )
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["account_id", "order_id"], set_={"updated_at": now}
-    ).returning(Order)
-    order = session.scalars(stmt, execution_options={"populate_existing": True}).one()
+    stmt = prepared(session, "orders.lock_order", _lock_order_statement)
+    params = {"account_id": account_id, "order_id": order_id, "now": utcnow()}
+    order = session.scalars(stmt, params, execution_options={"populate_existing": True}).one()
     created = order.content_at is None and order.deleted_at is None and order.shipped_at is None
     return order, created
 
@@ -84,12 +92,12 @@ def replace_lines(session: Session, order_pk: int, event: OrderEvent, *, had_lin
                 "value": detail.get("value"),
             }
         )
-    session.execute(sa.insert(table_of(OrderLine)), rows)
+    session.connection().execute(sa.insert(table_of(OrderLine)), rows)
 
 
 def add_timeline(session: Session, order_pk: int, entries: Sequence[dict[str, Any]]) -> None:
     if entries:
-        session.execute(
+        session.connection().execute(
             sa.insert(table_of(TimelineEntry)), [{"order_pk": order_pk, **e} for e in entries]
         )
 

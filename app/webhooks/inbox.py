@@ -9,22 +9,49 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from app.db import insert_for
+from app.db import dialect_insert, insert_for, prepared, table_of
 from app.timeutil import utcnow
 from app.webhooks.models import EventConflict, InboxEvent
+
+_INSERT_COLUMNS = (
+    "account_id",
+    "event_id",
+    "source",
+    "event_type",
+    "occurred_at",
+    "order_id",
+    "order_number",
+    "body_sha256",
+    "payload",
+    "status",
+    "reason",
+    "attempts",
+    "next_attempt_at",
+    "received_at",
+    "applied_at",
+)
+
+
+def _insert_event_statement(dialect: str) -> Any:
+    table = table_of(InboxEvent)
+    return (
+        dialect_insert(dialect, table)
+        .values({name: sa.bindparam(name, type_=table.c[name].type) for name in _INSERT_COLUMNS})
+        .on_conflict_do_nothing(index_elements=["account_id", "event_id"])
+        .returning(table.c.id)
+    )
 
 
 def insert_event(session: Session, **values: Any) -> int | None:
     """Store an event unless (account_id, event_id) is already stored; return its id."""
-    values.setdefault("received_at", utcnow())
-    values.setdefault("attempts", 1)
-    stmt = (
-        insert_for(session, InboxEvent)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=["account_id", "event_id"])
-        .returning(InboxEvent.id)
-    )
-    return session.execute(stmt).scalar()
+    unknown = set(values) - set(_INSERT_COLUMNS)
+    if unknown:
+        raise TypeError(f"unknown inbox columns {sorted(unknown)}")
+    params = dict.fromkeys(_INSERT_COLUMNS)
+    params.update(received_at=utcnow(), attempts=1)
+    params.update(values)
+    stmt = prepared(session, "inbox.insert_event", _insert_event_statement)
+    return session.connection().execute(stmt, params).scalar()
 
 
 def get_event(session: Session, account_id: str, event_id: str) -> InboxEvent | None:
