@@ -117,3 +117,14 @@ def test_a_shipped_event_for_an_unseen_order_is_not_allocated(client, engine):
     body = order(client, 9)
     assert (body["status"], body["allocation_status"]) == ("SHIPPED", "UNALLOCATED")
     assert balances(engine, "SKU-A") == {("DEFAULT", ""): (3, 0)}
+
+
+def test_a_bad_rules_file_or_strategy_stops_the_app_naming_the_setting(database_url, tmp_path):
+    from app.config import ConfigError, Settings
+
+    rules = tmp_path / "rules.json"
+    rules.write_text('[{"colour": "red"}]')
+    with pytest.raises(ConfigError, match="STOCKMIRROR_ALLOCATION_RULES"):
+        make_test_app(database_url, tmp_path, allocation="auto", allocation_rules_file=rules)
+    with pytest.raises(ConfigError, match="STOCKMIRROR_ALLOCATION_STRATEGY"):
+        Settings.from_env({"STOCKMIRROR_ALLOCATION_STRATEGY": "lifo"})
