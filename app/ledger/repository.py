@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -52,12 +53,14 @@ _MOVEMENT_COLUMNS = (
 
 
 def ensure_products(session: Session, skus: Iterable[str]) -> None:
-    unique = sorted(set(skus))
+    known = _known_products(session)
+    unique = sorted(set(skus) - known)
     if not unique:
         return
     now = utcnow()
     stmt = prepared(session, "ledger.ensure_products", _ensure_products_statement)
     session.connection().execute(stmt, [{"sku": s, "created_at": now} for s in unique])
+    known.update(unique)
 
 
 def _ensure_products_statement(dialect: str) -> Any:
@@ -295,6 +298,74 @@ def places_for(session: Session, skus: Iterable[str]) -> dict[str, list[Place]]:
             )
         )
     return out
+
+
+@dataclass(frozen=True)
+class ShippingFacts:
+    """What choosing shipment places needs, for a set of SKUs, from one query."""
+
+    strategies: dict[str, str | None]  # known SKUs → their strategy
+    bundles: dict[str, str]  # known SKUs → bundle kind
+    places: dict[str, list[Place]]
+
+
+def _shipping_facts_statement(dialect: str) -> Any:
+    del dialect
+    return (
+        sa.select(
+            Product.sku,
+            Product.strategy,
+            Product.bundle,
+            StockBalance.location,
+            StockBalance.batch,
+            StockBalance.on_hand,
+            StockBalance.allocated,
+            Location.kind,
+            Location.sequence,
+            Batch.received_at,
+            Batch.expiry,
+        )
+        .select_from(Product)
+        .outerjoin(StockBalance, StockBalance.sku == Product.sku)
+        .outerjoin(Location, Location.code == StockBalance.location)
+        .outerjoin(Batch, sa.and_(Batch.sku == StockBalance.sku, Batch.code == StockBalance.batch))
+        .where(Product.sku.in_(sa.bindparam("skus", expanding=True)))
+        .order_by(Product.sku, StockBalance.location, StockBalance.batch)
+    )
+
+
+def shipping_facts(session: Session, skus: Iterable[str]) -> ShippingFacts:
+    """Products (strategy, bundle kind) and every balance of `skus` in one round trip.
+
+    SKUs it finds are remembered for the transaction, so `ensure_products` skips them.
+    """
+    wanted = sorted(set(skus))
+    facts = ShippingFacts({}, {}, {sku: [] for sku in wanted})
+    if not wanted:
+        return facts
+    stmt = prepared(session, "ledger.shipping_facts", _shipping_facts_statement)
+    for r in session.connection().execute(stmt, {"skus": wanted}):
+        facts.strategies[r.sku] = r.strategy
+        facts.bundles[r.sku] = r.bundle
+        if r.location is not None:
+            facts.places[r.sku].append(
+                Place(
+                    location=r.location,
+                    batch=r.batch,
+                    available=r.on_hand - r.allocated,
+                    kind=r.kind,
+                    sequence=r.sequence,
+                    received_at=r.received_at,
+                    expiry=r.expiry,
+                )
+            )
+    _known_products(session).update(facts.strategies)
+    return facts
+
+
+def _known_products(session: Session) -> set[str]:
+    known: set[str] = session.info.setdefault("ledger.known_products", set())
+    return known
 
 
 def order_places_shipped(

@@ -57,14 +57,21 @@ def shipment_movements(
 ) -> list[NewMovement]:
     """Movements for `deltas` (SKU → units shipped, negative = reversed), sorted by SKU."""
     sources = sources or {}
-    exploded = explode(dict(deltas), repo.exploding_components(session, deltas))
+    facts = repo.shipping_facts(session, deltas)  # one round trip in the common case
+    bundles = [sku for sku in deltas if facts.bundles.get(sku) == "exploding"]
+    components = repo.exploding_components(session, bundles) if bundles else {}
+    exploded = explode(dict(deltas), components)
 
     outgoing: dict[str, list[tuple[str | None, int]]] = {}
     for (sku, origin), delta in exploded.items():
         if delta > 0:
             outgoing.setdefault(sku, []).append((origin, delta))
-    products = repo.products_by_sku(session, outgoing)
-    places = repo.places_for(session, outgoing)
+    unseen = set(outgoing) - set(facts.places)
+    if unseen:  # bundle components
+        extra = repo.shipping_facts(session, unseen)
+        facts.strategies.update(extra.strategies)
+        facts.places.update(extra.places)
+    strategies, places = facts.strategies, facts.places
 
     picks: dict[tuple[str, str | None], list[Take]] = {}
     for sku, parts in outgoing.items():
@@ -74,8 +81,7 @@ def shipment_movements(
         ]
         takes, left = take([_as_place(t) for t in reserved], total)
         if left:
-            product = products.get(sku)
-            ordered = order_places(places.get(sku, []), product.strategy if product else None)
+            ordered = order_places(places.get(sku, []), strategies.get(sku))
             more, left = take(_without(ordered, takes), left)
             takes += more
         if left:
