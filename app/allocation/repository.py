@@ -57,6 +57,7 @@ def lines_with_products(
         .outerjoin(Product, Product.sku == OrderLine.sku)
         .where(OrderLine.order_pk.in_(order_pks))
         .order_by(OrderLine.order_pk, OrderLine.line_no)
+        .execution_options(populate_existing=True)
     )
     for line, strategy, bundle in session.execute(stmt):
         out[line.order_pk].append(line)
@@ -67,25 +68,17 @@ def lines_with_products(
 def lock_order_with_lines(
     session: Session, account_id: str, order_id: int
 ) -> tuple[Order | None, list[OrderLine], ProductInfo]:
-    """One round trip: lock the order row and read its lines with their products."""
-    stmt = (
-        sa.select(Order, OrderLine, Product.strategy, Product.bundle)
-        .outerjoin(OrderLine, OrderLine.order_pk == Order.id)
-        .outerjoin(Product, Product.sku == OrderLine.sku)
-        .where(Order.account_id == account_id, Order.order_id == order_id)
-        .order_by(OrderLine.line_no)
-        .with_for_update(of=Order)
-        .execution_options(populate_existing=True)
-    )
-    order: Order | None = None
-    lines: list[OrderLine] = []
-    info: ProductInfo = {}
-    for row_order, line, strategy, bundle in session.execute(stmt):
-        order = row_order
-        if line is not None:
-            lines.append(line)
-            info[line.sku] = (strategy, bundle or "none")
-    return order, lines, info
+    """Lock the order row, then read its lines with their products.
+
+    Two statements on purpose: in a single `SELECT … JOIN … FOR UPDATE OF orders`,
+    PostgreSQL re-reads only the locked row after waiting for the lock, and the joined
+    lines would come from the statement's older snapshot.
+    """
+    order = lock_order(session, account_id, order_id)
+    if order is None:
+        return None, [], {}
+    lines, info = lines_with_products(session, [order.id])
+    return order, lines[order.id], info
 
 
 @dataclass(frozen=True)
@@ -550,6 +543,30 @@ _PG_INSERT_TIMELINE = (
 )
 
 
+# A few rows: plain statements (cheaper to plan than unnest), sent in the same pipeline.
+FEW = 8
+_PG_INSERT_ALLOCATION_ROW = (
+    "INSERT INTO allocations (order_pk, release_id, line_sku, sku, per_unit, location, batch, "
+    "quantity, remaining, consumed, strategy, plan, actor, created_at) VALUES (%(order_pk)s, "
+    "%(release_id)s, %(line_sku)s, %(sku)s, %(per_unit)s, %(location)s, %(batch)s, "
+    "%(quantity)s, %(quantity)s, 0, %(strategy)s, %(plan)s::json, %(actor)s, %(created_at)s)"
+)
+_PG_CHANGE_ALLOCATED_ROW = (
+    "UPDATE stock_balances SET allocated = allocated + %(d)s, updated_at = %(at)s "
+    "WHERE id = %(bid)s AND (%(d)s <= 0 OR allocated + %(d)s <= on_hand) "
+    "AND allocated + %(d)s >= 0"
+)
+_PG_UPDATE_ORDER_ROW = (
+    "UPDATE orders SET status = %(status)s, allocation_status = %(allocation_status)s, "
+    "updated_at = %(at)s WHERE id = %(id)s"
+)
+_PG_UPDATE_LINE_ROW = "UPDATE order_lines SET quantity_allocated = %(q)s WHERE id = %(id)s"
+_PG_INSERT_TIMELINE_ROW = (
+    "INSERT INTO order_timeline (order_pk, at, kind, detail) "
+    "VALUES (%(order_pk)s, %(at)s, %(kind)s, %(detail)s)"
+)
+
+
 def _columns(rows: Sequence[Mapping[str, Any]], names: Sequence[str]) -> dict[str, list[Any]]:
     return {name: [row[name] for row in rows] for name in names}
 
@@ -597,9 +614,11 @@ def write_release(
     guarded = raw.cursor(binary=True)
     with raw.pipeline():
         cur = raw.cursor(binary=True)
-        if changes:
+        if len(changes) > FEW:
             guarded.execute(_PG_CHANGE_ALLOCATED, {"at": now, **_columns(changes, ("bid", "d"))})
-        if allocations:
+        elif changes:
+            guarded.executemany(_PG_CHANGE_ALLOCATED_ROW, [{**c, "at": now} for c in changes])
+        if len(allocations) > FEW:
             params = _columns(
                 allocations,
                 (
@@ -617,17 +636,28 @@ def write_release(
             )
             params["plan"] = [json.dumps(a["plan"]) for a in allocations]
             cur.execute(_PG_INSERT_ALLOCATIONS, {"at": allocations[0]["created_at"], **params})
-        if orders:
+        elif allocations:
+            cur.executemany(
+                _PG_INSERT_ALLOCATION_ROW,
+                [{**a, "plan": json.dumps(a["plan"])} for a in allocations],
+            )
+        if len(orders) > FEW:
             cur.execute(
                 _PG_UPDATE_ORDERS,
                 {"at": now, **_columns(orders, ("id", "status", "allocation_status"))},
             )
-        if lines:
+        elif orders:
+            cur.executemany(_PG_UPDATE_ORDER_ROW, [{**o, "at": now} for o in orders])
+        if len(lines) > FEW:
             cur.execute(_PG_UPDATE_LINES, _columns(lines, ("id", "q")))
-        if timeline:
+        elif lines:
+            cur.executemany(_PG_UPDATE_LINE_ROW, list(lines))
+        if len(timeline) > FEW:
             cur.execute(
                 _PG_INSERT_TIMELINE, _columns(timeline, ("order_pk", "at", "kind", "detail"))
             )
+        elif timeline:
+            cur.executemany(_PG_INSERT_TIMELINE_ROW, list(timeline))
     if changes and guarded.rowcount != len(changes):
         raise OversellRefused(
             f"guarded update refused {len(changes) - guarded.rowcount} balance change(s)"
