@@ -49,7 +49,7 @@ def _worker(url: str, worker: int, barrier: Any, errors: Any) -> None:
     ids = list(range(1, ORDERS + 1))
     try:
         barrier.wait(timeout=60)
-        for round_ in range(3):
+        for round_ in range(4):
             part = rng.sample(ids, 30)
             release_orders(
                 database,
@@ -60,7 +60,7 @@ def _worker(url: str, worker: int, barrier: Any, errors: Any) -> None:
                 actor=f"w{worker}",
                 chunk=7,
             )
-            for oid in rng.sample(ids, 5):
+            for oid in rng.sample(ids, 8):
                 release_order(
                     database,
                     CONFIG,
