@@ -7,6 +7,7 @@ from typing import Any
 from flask import Blueprint, current_app, g, request
 from flask.typing import ResponseReturnValue
 from marshmallow import EXCLUDE, Schema, fields, validate
+from sqlalchemy.orm import Session
 
 from app.api.common import db, int_arg, json_body, list_arg, paginate
 from app.errors import ApiError
@@ -90,7 +91,8 @@ def post_movement() -> ResponseReturnValue:
     data = _movement_schema.load(json_body())
     settings = current_app.extensions["stockmirror"].settings
     actor = g.get("actor", "api")
-    with db().write() as session:
+
+    def work(session: Session) -> tuple[dict[str, Any], bool]:
         try:
             movement, created = record_manual_movement(
                 session,
@@ -108,7 +110,10 @@ def post_movement() -> ResponseReturnValue:
             raise ApiError(str(conflict), 409, original=original) from None
         except NegativeStockRefused as refused:
             raise ApiError(str(refused), 409, sku=refused.sku, on_hand=refused.on_hand) from None
-        body = movement_json(movement)
+        return movement_json(movement), created
+
+    # run(): a deadlock with a concurrent release is retried, never a 5xx.
+    body, created = db().run(work)
     return body, 201 if created else 200
 
 
