@@ -100,6 +100,7 @@ def shipment_movements(
             back, left = give_back(shipped_from, -delta)
             if left:
                 back.append(Take(DEFAULT_LOCATION, "", left))
+            back = _serials_not_twice(session, sku, back)
             merged = [Take(t.location, t.batch, -t.quantity) for t in _merge(back)]
         for t in merged:
             movements.append(
@@ -117,6 +118,22 @@ def shipment_movements(
                 )
             )
     return movements
+
+
+def _serials_not_twice(session: Session, sku: str, back: list[Take]) -> list[Take]:
+    """A voided label returns a serial only if it is not on hand again meanwhile (it was
+    re-received); otherwise the unit comes back without its serial, never twice."""
+    codes = [t.batch for t in back if t.batch]
+    if not codes:
+        return back
+    product = repo.products_by_sku(session, [sku]).get(sku)
+    if product is None or product.tracking != "serial":
+        return back
+    on_hand = repo.serials_on_hand(session, sku, codes)
+    return [
+        Take(t.location, "", t.quantity) if t.batch and on_hand.get(t.batch, 0) > 0 else t
+        for t in back
+    ]
 
 
 def _as_place(t: Take) -> Place:

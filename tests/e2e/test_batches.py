@@ -138,3 +138,16 @@ def test_a_batch_tracked_receipt_needs_a_batch_and_keeps_its_expiry(client):
     )
     assert clash.status_code == 422
     assert batches(stock(client, "MILK")) == {"B1": 1}
+
+
+def test_a_voided_label_never_puts_a_serial_on_hand_twice(client):
+    product(client, "CAM", tracking="serial")
+    receive(client, "GRN-1", [{"sku": "CAM", "quantity": 1, "serials": ["S1"]}])
+    post_event(client, shipped_event("e1", 1, [("CAM", 1, 1)], occurred_at="2026-11-20T05:00:00Z"))
+    receive(client, "GRN-2", [{"sku": "CAM", "quantity": 1, "serials": ["S1"]}])
+
+    post_event(client, shipped_event("e2", 1, [("CAM", 1, 0)], occurred_at="2026-11-20T06:00:00Z"))
+
+    view = stock(client, "CAM")
+    assert view["on_hand"] == 2
+    assert batches(view) == {"S1": 1, None: 1}
