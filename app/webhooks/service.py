@@ -42,20 +42,7 @@ def receive_order_event(db: Database, document: dict[str, Any], raw: bytes) -> R
     payload = raw.decode("utf-8")
 
     def work(session: Session) -> Received:
-        event_pk = inbox.insert_event(
-            session,
-            account_id=event.account_id,
-            event_id=event.event_id,
-            source="orders",
-            event_type=event.event_type,
-            occurred_at=event.occurred_at,
-            order_id=event.order_id,
-            order_number=event.order_number,
-            body_sha256=sha,
-            payload=payload,
-            status="applied",
-            applied_at=utcnow(),
-        )
+        event_pk = _store(session, event, sha, payload, status="applied", applied_at=utcnow())
         if event_pk is None:
             return _redelivery(session, event, sha, payload)
         result = apply_order_event(session, event)
@@ -87,8 +74,11 @@ def _redelivery(session: Session, event: OrderEvent, sha: str, payload: str) -> 
     )
 
 
-def _park_new(session: Session, event: OrderEvent, sha: str, payload: str, reason: str) -> Received:
-    event_pk = inbox.insert_event(
+def _store(
+    session: Session, event: OrderEvent, sha: str, payload: str, **status: Any
+) -> int | None:
+    """Insert the event into the inbox (None when its event_id is already stored)."""
+    return inbox.insert_event(
         session,
         account_id=event.account_id,
         event_id=event.event_id,
@@ -99,9 +89,12 @@ def _park_new(session: Session, event: OrderEvent, sha: str, payload: str, reaso
         order_number=event.order_number,
         body_sha256=sha,
         payload=payload,
-        status="parked",
-        reason=reason,
+        **status,
     )
+
+
+def _park_new(session: Session, event: OrderEvent, sha: str, payload: str, reason: str) -> Received:
+    event_pk = _store(session, event, sha, payload, status="parked", reason=reason)
     if event_pk is None:  # stored meanwhile by a concurrent delivery
         return _redelivery(session, event, sha, payload)
     return Received("parked", event.event_id, reason=reason)
