@@ -123,8 +123,10 @@ def _replayed(existing: StockMovement, reference: str, fingerprint: str) -> Stoc
 class StockView:
     """Inventory states of one SKU: on hand, allocated, available, incoming.
 
-    Units in `non_sellable` locations (damaged returns) count as on hand (Σ movements)
-    but are never available; `non_sellable` shows how many.
+    CONTRACT §4: `available = on_hand − allocated`. Units in `non_sellable` locations
+    (damaged returns) count as on hand (Σ movements) and so in `available`, as the
+    contract defines it; `non_sellable` shows how many and `available_to_sell` leaves them
+    out (allocation never reserves them).
     """
 
     sku: str
@@ -136,7 +138,11 @@ class StockView:
 
     @property
     def available(self) -> int:
-        return self.on_hand - self.allocated - self.non_sellable
+        return self.on_hand - self.allocated
+
+    @property
+    def available_to_sell(self) -> int:
+        return self.available - self.non_sellable
 
     @property
     def flags(self) -> list[str]:
@@ -150,6 +156,7 @@ class StockView:
             "available": self.available,
             "incoming": self.incoming,
             "non_sellable": self.non_sellable,
+            "available_to_sell": self.available_to_sell,
             "flags": self.flags,
             "locations": self.locations,
         }
@@ -164,7 +171,6 @@ def stock_views(session: Session, skus: Sequence[str]) -> list[StockView]:
         incoming[r.sku] = int(r.incoming or 0)
         if r.location is None:
             continue
-        sellable = r.kind != "non_sellable"
         locs.append(
             {
                 "location": r.location,
@@ -172,7 +178,7 @@ def stock_views(session: Session, skus: Sequence[str]) -> list[StockView]:
                 "batch": r.batch or None,
                 "on_hand": r.on_hand,
                 "allocated": r.allocated,
-                "available": r.on_hand - r.allocated if sellable else 0,
+                "available": r.on_hand - r.allocated,
             }
         )
     views = []

@@ -43,7 +43,8 @@ def test_restocked_units_go_back_to_the_chosen_location_and_damaged_ones_are_not
         ("return_damaged", "DAMAGED", 1),
     ]
     view = stock(client, "A")
-    assert (view["on_hand"], view["non_sellable"], view["available"]) == (8, 1, 7)
+    assert (view["on_hand"], view["non_sellable"], view["available"]) == (8, 1, 8)
+    assert view["available_to_sell"] == 7
     assert at(view, "BULK-1") == 2
     assert ledger(engine) == {"A": 8}
     order = ok(call(client, "GET", "/api/orders/1"))
