@@ -2,7 +2,8 @@
 
 `Database.write()` is the unit of work: it opens a transaction (BEGIN IMMEDIATE on
 SQLite, so writers queue instead of failing mid-way), commits only when the block ends
-without an exception, and rolls back otherwise. `Database.read()` never commits.
+without an exception, and rolls back otherwise. `Database.read()` is for reads only
+(it ends with COMMIT so psycopg keeps its prepared statements).
 `Database.run()` retries a whole unit of work on PostgreSQL deadlocks and
 serialization failures, a bounded number of times.
 """
@@ -144,8 +145,15 @@ class Database:
             with _storage_errors():
                 session.begin()
             yield session
-        finally:
+            # COMMIT, not ROLLBACK: equivalent for a read, and psycopg keeps the statements
+            # it prepared in the transaction (a rollback discards them, so every API read
+            # would be planned again).
+            with _storage_errors():
+                session.commit()
+        except BaseException:
             session.rollback()
+            raise
+        finally:
             session.close()
 
     def run(self, work: Callable[[Session], T], attempts: int = 5) -> T:
