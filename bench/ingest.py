@@ -137,6 +137,11 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=200.0, help="fixed rate for the latency run")
     parser.add_argument("--rate-seconds", type=float, default=10.0)
     parser.add_argument(
+        "--gunicorn-args",
+        default="",
+        help="extra gunicorn options for BOTH servers, e.g. '-k gthread --threads 4'",
+    )
+    parser.add_argument(
         "--record", action="store_true", help="append the figures to bench/RESULTS.md"
     )
     args = parser.parse_args()
@@ -163,7 +168,7 @@ def main() -> None:
     )
 
     sm_port, ref_port = free_port(), free_port()
-    gunicorn = [sys.executable, "-m", "gunicorn", "-w", "2", "--backlog", "2048"]
+    gunicorn = [sys.executable, "-m", "gunicorn", "-w", "2", "--backlog", "2048", *args.gunicorn_args.split()]
     sm = start(gunicorn + ["-b", f"127.0.0.1:{sm_port}", "wsgi:app"], ROOT, env, sm_port)
     ref_env = dict(os.environ, DSN=dsn, SECRET=SECRET, PYTHONDONTWRITEBYTECODE="1")
     ref = start(gunicorn + ["-b", f"127.0.0.1:{ref_port}", "app:app"], REFERENCE, ref_env, ref_port)
