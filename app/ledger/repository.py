@@ -820,6 +820,31 @@ def _stock_rows_statement() -> sa.Select:
 _STOCK_ROWS = _stock_rows_statement()
 
 
+def _incoming_by_location_statement() -> sa.Select:
+    line, po = ExpectedReceiptLine, ExpectedReceipt
+    outstanding = sa.case((line.quantity > line.received, line.quantity - line.received), else_=0)
+    return (
+        sa.select(line.sku, po.location, Location.kind, sa.func.sum(outstanding).label("incoming"))
+        .join(po, po.id == line.receipt_id)
+        .join(Location, Location.code == po.location)
+        .where(po.status == "open", line.sku.in_(sa.bindparam("skus", expanding=True)))
+        .group_by(line.sku, po.location, Location.kind)
+        .having(sa.func.sum(outstanding) > 0)
+        .order_by(line.sku, po.location)
+    )
+
+
+_INCOMING_BY_LOCATION = _incoming_by_location_statement()
+
+
+def incoming_by_location(session: Session, skus: Sequence[str]) -> list[sa.Row[Any]]:
+    """Outstanding units of open expected receipts that name a destination location."""
+    if not skus:
+        return []
+    params = {"skus": sorted(set(skus))}
+    return list(session.connection().execute(_INCOMING_BY_LOCATION, params))
+
+
 def stock_rows(session: Session, skus: Sequence[str]) -> list[sa.Row[Any]]:
     """One round trip for stock views: each product's balances with their location kind
     and its incoming units (a product without balances gives one row with location None;

@@ -181,11 +181,27 @@ def stock_views(session: Session, skus: Sequence[str]) -> list[StockView]:
                 "available": r.on_hand - r.allocated,
             }
         )
+    for r in repo.incoming_by_location(session, [sku for sku in skus if sku in per_sku]):
+        locs = per_sku[r.sku]
+        here = next((loc for loc in locs if loc["location"] == r.location), None)
+        if here is None:  # expected at a location that holds none of it yet
+            here = {
+                "location": r.location,
+                "kind": r.kind,
+                "batch": None,
+                "on_hand": 0,
+                "allocated": 0,
+                "available": 0,
+            }
+            locs.append(here)
+        here["incoming"] = int(r.incoming)
     views = []
     for sku in skus:
         if sku not in per_sku:
             continue
         locs = per_sku[sku]
+        for loc in locs:
+            loc.setdefault("incoming", 0)
         views.append(
             StockView(
                 sku=sku,

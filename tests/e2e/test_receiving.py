@@ -108,3 +108,19 @@ def test_an_expected_receipt_reference_is_unique(client):
         {"reference": "PO-1", "lines": [{"sku": "A", "quantity": 1}]},
     )
     assert again.status_code == 409
+
+
+def test_incoming_shows_at_the_location_a_purchase_order_is_expected_at(client):
+    ok(call(client, "POST", "/api/locations", {"code": "BULK-1", "kind": "bulk"}), 201)
+    expect(client, location="BULK-1")
+    receive(client, "GRN-1", [{"sku": "A", "quantity": 4}], expected_receipt="PO-1")
+
+    view = stock(client, "A")
+    assert view["incoming"] == 6
+    assert [(loc["location"], loc["on_hand"], loc["incoming"]) for loc in view["locations"]] == [
+        ("BULK-1", 4, 6)
+    ]
+    b = stock(client, "B")
+    assert [(loc["location"], loc["on_hand"], loc["incoming"]) for loc in b["locations"]] == [
+        ("BULK-1", 0, 4)
+    ]
