@@ -790,6 +790,9 @@ def detach(session: Session, obj: Any) -> None:
 
 
 def _stock_rows_statement() -> sa.Select:
+    """Part 1: each product's balances with location kind and its incoming units (a product
+    without balances gives one row with location None). Part 2: outstanding units of open
+    expected receipts per destination location. One round trip for both."""
     line, po = ExpectedReceiptLine, ExpectedReceipt
     outstanding = sa.case((line.quantity > line.received, line.quantity - line.received), else_=0)
     incoming = (
@@ -798,57 +801,51 @@ def _stock_rows_statement() -> sa.Select:
         .where(line.sku == Product.sku, po.status == "open")
         .scalar_subquery()
     )
-    return (
+    skus: sa.BindParameter[Any] = sa.bindparam("skus", expanding=True)
+    balances = (
         sa.select(
-            Product.sku,
+            sa.literal(1).label("part"),
+            Product.sku.label("sku"),
             incoming.label("incoming"),
-            StockBalance.location,
-            StockBalance.batch,
-            StockBalance.on_hand,
-            StockBalance.allocated,
-            Location.kind,
+            StockBalance.location.label("location"),
+            StockBalance.batch.label("batch"),
+            StockBalance.on_hand.label("on_hand"),
+            StockBalance.allocated.label("allocated"),
+            Location.kind.label("kind"),
         )
         .select_from(Product)
         .outerjoin(StockBalance, StockBalance.sku == Product.sku)
         .outerjoin(Location, Location.code == StockBalance.location)
-        .where(Product.sku.in_(sa.bindparam("skus", expanding=True)))
-        .order_by(Product.sku, StockBalance.location, StockBalance.batch)
+        .where(Product.sku.in_(skus))
     )
+    expected = (
+        sa.select(
+            sa.literal(2),
+            line.sku,
+            sa.func.sum(outstanding),
+            po.location,
+            sa.literal(""),
+            sa.literal(0),
+            sa.literal(0),
+            Location.kind,
+        )
+        .join(po, po.id == line.receipt_id)
+        .join(Location, Location.code == po.location)
+        .where(po.status == "open", line.sku.in_(skus))
+        .group_by(line.sku, po.location, Location.kind)
+        .having(sa.func.sum(outstanding) > 0)
+    )
+    union = sa.union_all(balances, expected).subquery()
+    return sa.select(union).order_by(union.c.sku, union.c.part, union.c.location, union.c.batch)
 
 
 # Built once: GET /api/stock/{sku} is the hot read path (compiled-cache friendly too).
 _STOCK_ROWS = _stock_rows_statement()
 
 
-def _incoming_by_location_statement() -> sa.Select:
-    line, po = ExpectedReceiptLine, ExpectedReceipt
-    outstanding = sa.case((line.quantity > line.received, line.quantity - line.received), else_=0)
-    return (
-        sa.select(line.sku, po.location, Location.kind, sa.func.sum(outstanding).label("incoming"))
-        .join(po, po.id == line.receipt_id)
-        .join(Location, Location.code == po.location)
-        .where(po.status == "open", line.sku.in_(sa.bindparam("skus", expanding=True)))
-        .group_by(line.sku, po.location, Location.kind)
-        .having(sa.func.sum(outstanding) > 0)
-        .order_by(line.sku, po.location)
-    )
-
-
-_INCOMING_BY_LOCATION = _incoming_by_location_statement()
-
-
-def incoming_by_location(session: Session, skus: Sequence[str]) -> list[sa.Row[Any]]:
-    """Outstanding units of open expected receipts that name a destination location."""
-    if not skus:
-        return []
-    params = {"skus": sorted(set(skus))}
-    return list(session.connection().execute(_INCOMING_BY_LOCATION, params))
-
-
 def stock_rows(session: Session, skus: Sequence[str]) -> list[sa.Row[Any]]:
-    """One round trip for stock views: each product's balances with their location kind
-    and its incoming units (a product without balances gives one row with location None;
-    an unknown SKU gives none)."""
+    """One round trip for stock views (see `_stock_rows_statement`; an unknown SKU gives
+    no row of part 1)."""
     if not skus:
         return []
     # Core execution on the session's connection: no ORM entities, less per-call overhead.

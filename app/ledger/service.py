@@ -166,7 +166,11 @@ def stock_views(session: Session, skus: Sequence[str]) -> list[StockView]:
     """Stock for these SKUs (unknown ones are left out), with per-location balances."""
     per_sku: dict[str, list[dict[str, Any]]] = {}
     incoming: dict[str, int] = {}
+    expected_at: list[Any] = []
     for r in repo.stock_rows(session, skus):
+        if r.part == 2:
+            expected_at.append(r)
+            continue
         locs = per_sku.setdefault(r.sku, [])
         incoming[r.sku] = int(r.incoming or 0)
         if r.location is None:
@@ -181,8 +185,8 @@ def stock_views(session: Session, skus: Sequence[str]) -> list[StockView]:
                 "available": r.on_hand - r.allocated,
             }
         )
-    for r in repo.incoming_by_location(session, [sku for sku in skus if sku in per_sku]):
-        locs = per_sku[r.sku]
+    for r in expected_at:
+        locs = per_sku.get(r.sku, [])
         here = next((loc for loc in locs if loc["location"] == r.location), None)
         if here is None:  # expected at a location that holds none of it yet
             here = {
