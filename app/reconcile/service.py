@@ -240,11 +240,7 @@ def _shipped_pass(
             if not found:
                 tally.matched += 1
             drift.extend(found)
-        with db.write() as session:
-            repo.add_drift(session, run_id, drift)
-            repo.mark_seen(session, run_id, ids)
-            repo.update_run(session, run_id, pages=tally.pages, checked=tally.checked)
-        tally.counts.update(d.category for d in drift)
+        _store_page(db, run_id, drift, ids, tally, checked=tally.checked)
         if progress:
             progress("shipped", page, total)
 
@@ -295,14 +291,26 @@ def _unshipped_pass(
                 continue
             tally.unshipped_checked += 1
             drift.extend(classify_unshipped(mirror.get(oid), row))
-        with db.write() as session:
-            repo.add_drift(session, run_id, drift)
-            # Orders reported here are not reported again by the ledger pass.
-            repo.mark_seen(session, run_id, [d.order_id for d in drift if d.order_id])
-            repo.update_run(session, run_id, pages=tally.pages)
-        tally.counts.update(d.category for d in drift)
+        # Orders reported here are not reported again by the ledger pass.
+        _store_page(db, run_id, drift, [d.order_id for d in drift if d.order_id], tally)
         if progress:
             progress("unshipped", page, total)
+
+
+def _store_page(
+    db: Database,
+    run_id: int,
+    drift: list[Drift],
+    seen: list[int],
+    tally: _Tally,
+    **run_fields: Any,
+) -> None:
+    """One page's drift rows and seen ids, with the run's progress, in one transaction."""
+    with db.write() as session:
+        repo.add_drift(session, run_id, drift)
+        repo.mark_seen(session, run_id, seen)
+        repo.update_run(session, run_id, pages=tally.pages, **run_fields)
+    tally.counts.update(d.category for d in drift)
 
 
 def _ledger_pass(
