@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from app.db import dialect_insert, insert_for, prepared, table_of
+from app.db import dialect_insert, insert_for, pg_driver, pg_json, pg_rows, prepared, table_of
 from app.ledger.domain import (
     SHIPMENT,
     SHIPMENT_REVERSAL,
@@ -71,6 +71,78 @@ def _ensure_products_statement(dialect: str) -> Any:
 
 def location_exists(session: Session, code: str) -> bool:
     return session.get(Location, code) is not None
+
+
+_MOVEMENT_TYPES = {
+    "key": "text",
+    "sku": "text",
+    "quantity": "int",
+    "type": "text",
+    "location": "text",
+    "actor": "text",
+    "batch": "text",
+    "reference": "text",
+    "reason": "text",
+    "account_id": "text",
+    "order_id": "bigint",
+    "event_id": "text",
+    "request_sha256": "text",
+    "bundle_sku": "text",
+}
+assert tuple(_MOVEMENT_TYPES) == _MOVEMENT_COLUMNS
+
+# ensure_products + insert_movements + apply_to_balances as one PostgreSQL statement:
+# only the movements actually inserted (new keys) reach the balances, whose rows are
+# upserted in (sku, location, batch) order, the lock order every writer keeps.
+_PG_APPEND_MOVEMENTS = f"""
+WITH new_products AS (
+    INSERT INTO products (sku, tracking, bundle, created_at)
+    SELECT sku, 'none', 'none', %(now)s FROM unnest(%(new_skus)s::text[]) AS p(sku)
+    ON CONFLICT (sku) DO NOTHING
+), moved AS (
+    INSERT INTO stock_movements ({", ".join(_MOVEMENT_COLUMNS)}, created_at)
+    SELECT *, %(now)s FROM json_to_recordset(%(movements)s::json)
+        AS m({", ".join(f"{c} {t}" for c, t in _MOVEMENT_TYPES.items())})
+    ON CONFLICT (key) DO NOTHING
+    RETURNING *
+), balances AS (
+    INSERT INTO stock_balances (sku, location, batch, on_hand, allocated, updated_at)
+    SELECT sku, location, batch, sum(quantity), 0, %(now)s FROM moved
+    GROUP BY sku, location, batch ORDER BY sku, location, batch
+    ON CONFLICT (sku, location, batch) DO UPDATE
+    SET on_hand = stock_balances.on_hand + excluded.on_hand, updated_at = excluded.updated_at
+    RETURNING sku, location, batch, on_hand
+)
+SELECT moved.*, balances.on_hand AS balance_on_hand
+FROM moved JOIN balances USING (sku, location, batch)
+ORDER BY moved.id
+"""  # noqa: S608 - column names from the model; values are bound parameters
+
+
+def append_movements(
+    session: Session, movements: Sequence[NewMovement]
+) -> tuple[list[Any], dict[tuple[str, str, str], int]]:
+    """Append movements whose key is new, creating unseen SKUs, and add exactly those to
+    their balances. Returns (inserted rows, new on hand per touched balance)."""
+    if not movements:
+        return [], {}
+    if pg_driver(session) is None:
+        ensure_products(session, (m.sku for m in movements))
+        rows = insert_movements(session, movements)
+        inserted = {r.key for r in rows}
+        on_hand = apply_to_balances(session, [m for m in movements if m.key in inserted])
+        return rows, on_hand
+    known = _known_products(session)
+    new_skus = sorted({m.sku for m in movements} - known)
+    params = {
+        "now": utcnow(),
+        "new_skus": new_skus,
+        "movements": pg_json([{c: getattr(m, c) for c in _MOVEMENT_COLUMNS} for m in movements]),
+    }
+    rows = pg_rows(session, _PG_APPEND_MOVEMENTS, params)
+    known.update(new_skus)
+    balances = {(r.sku, r.location, r.batch): r.balance_on_hand for r in rows}
+    return rows, dict(sorted(balances.items()))
 
 
 def insert_movements(session: Session, movements: Sequence[NewMovement]) -> list[sa.Row[Any]]:
@@ -334,6 +406,19 @@ def _shipping_facts_statement(dialect: str) -> Any:
     )
 
 
+# _shipping_facts_statement as PostgreSQL text for the driver (= ANY instead of IN).
+_PG_SHIPPING_FACTS = """
+SELECT p.sku, p.strategy, p.bundle, b.location, b.batch, b.on_hand, b.allocated,
+       l.kind, l.sequence, t.received_at, t.expiry
+FROM products p
+LEFT JOIN stock_balances b ON b.sku = p.sku
+LEFT JOIN locations l ON l.code = b.location
+LEFT JOIN batches t ON t.sku = b.sku AND t.code = b.batch
+WHERE p.sku = ANY(%(skus)s::text[])
+ORDER BY p.sku, b.location, b.batch
+"""
+
+
 def shipping_facts(session: Session, skus: Iterable[str]) -> ShippingFacts:
     """Products (strategy, bundle kind) and every balance of `skus` in one round trip.
 
@@ -343,8 +428,13 @@ def shipping_facts(session: Session, skus: Iterable[str]) -> ShippingFacts:
     facts = ShippingFacts({}, {}, {sku: [] for sku in wanted})
     if not wanted:
         return facts
-    stmt = prepared(session, "ledger.shipping_facts", _shipping_facts_statement)
-    for r in session.connection().execute(stmt, {"skus": wanted}):
+    rows: Iterable[Any]
+    if pg_driver(session) is not None:
+        rows = pg_rows(session, _PG_SHIPPING_FACTS, {"skus": wanted})
+    else:
+        stmt = prepared(session, "ledger.shipping_facts", _shipping_facts_statement)
+        rows = session.connection().execute(stmt, {"skus": wanted})
+    for r in rows:
         facts.strategies[r.sku] = r.strategy
         facts.bundles[r.sku] = r.bundle
         if r.location is not None:

@@ -55,11 +55,7 @@ def post_movements(session: Session, movements: Sequence[NewMovement]) -> Posted
     """
     if not movements:
         return Posted([], {})
-    repo.ensure_products(session, (m.sku for m in movements))
-    rows = repo.insert_movements(session, movements)
-    inserted_keys = {r.key for r in rows}
-    fresh = [m for m in movements if m.key in inserted_keys]
-    on_hand = repo.apply_to_balances(session, fresh)
+    rows, on_hand = repo.append_movements(session, movements)
     allocation_hooks.on_balances_changed(session, on_hand)
     return Posted(rows, on_hand)
 

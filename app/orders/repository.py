@@ -3,15 +3,48 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from psycopg.types.json import Json
+from sqlalchemy.orm import Session, attributes, make_transient_to_detached
 
-from app.db import dialect_insert, prepared, table_of
+from app.db import dialect_insert, pg_driver, pg_execute, pg_json, pg_rows, prepared, table_of
 from app.orders.domain import Line, OrderEvent
 from app.orders.models import Order, OrderLine, TimelineEntry
-from app.timeutil import utcnow
+from app.timeutil import as_utc, utcnow
+
+_ORDER_COLUMNS = tuple(c.name for c in table_of(Order).c)
+# What apply_order_event may change; written back by save_order.
+_ORDER_MUTABLE = tuple(
+    name for name in _ORDER_COLUMNS if name not in ("id", "account_id", "order_id", "created_at")
+)
+_ORDER_JSON = frozenset(("destination", "packages"))
+_LOCKED = "orders.locked"  # session.info key: pks of orders lock_order read by the driver
+
+_PG_LOCK_ORDER = (
+    "INSERT INTO orders (account_id, order_id, status, allocation_status, created_at, updated_at) "  # noqa: S608
+    "VALUES (%(account_id)s, %(order_id)s, 'PENDING', 'UNALLOCATED', %(now)s, %(now)s) "
+    "ON CONFLICT (account_id, order_id) DO UPDATE SET updated_at = excluded.updated_at "
+    f"RETURNING {', '.join(_ORDER_COLUMNS)}"
+)
+_PG_INSERT_LINES = (
+    "INSERT INTO order_lines"
+    " (order_pk, line_no, item_id, sku, description, quantity, quantity_allocated, weight, value)"
+    " SELECT %(order_pk)s::bigint, line_no, item_id, sku, description, quantity, 0, weight, value"
+    " FROM ROWS FROM (json_to_recordset(%(lines)s::json) AS (item_id bigint, sku text,"
+    " description text, quantity int, weight float8, value numeric))"
+    " WITH ORDINALITY AS l(item_id, sku, description, quantity, weight, value, line_no)"
+)
+_PG_SAVE_ORDER = (
+    "WITH timeline AS ("  # noqa: S608 - column names from the model; values are bound
+    " INSERT INTO order_timeline (order_pk, at, kind, detail, event_id)"
+    " SELECT %(id)s::bigint, at, kind, detail, event_id FROM json_to_recordset(%(timeline)s::json)"
+    " AS t(at timestamptz, kind text, detail text, event_id text))"
+    f" UPDATE orders SET {', '.join(f'{name} = %({name})s' for name in _ORDER_MUTABLE)}"
+    " WHERE id = %(id)s"
+)
 
 
 def _lock_order_statement(dialect: str) -> Any:
@@ -39,11 +72,63 @@ def lock_order(session: Session, account_id: str, order_id: int) -> tuple[Order,
     PostgreSQL (concurrent events for one order queue here); SQLite's BEGIN IMMEDIATE
     already serialises writers. Returns (order, created).
     """
-    stmt = prepared(session, "orders.lock_order", _lock_order_statement)
     params = {"account_id": account_id, "order_id": order_id, "now": utcnow()}
-    order = session.scalars(stmt, params, execution_options={"populate_existing": True}).one()
+    if pg_driver(session) is not None:
+        order = _as_persistent(session, pg_rows(session, _PG_LOCK_ORDER, params)[0])
+    else:
+        stmt = prepared(session, "orders.lock_order", _lock_order_statement)
+        order = session.scalars(stmt, params, execution_options={"populate_existing": True}).one()
     created = order.content_at is None and order.deleted_at is None and order.shipped_at is None
     return order, created
+
+
+def _as_persistent(session: Session, row: Any) -> Order:
+    """The session's Order for a row read by the driver, as if the ORM had loaded it
+    (populate_existing: an instance already in the session takes the row's values)."""
+    values = {
+        name: as_utc(value) if isinstance(value, datetime) else value
+        for name, value in zip(_ORDER_COLUMNS, row, strict=True)
+    }
+    key = Order.__mapper__.identity_key_from_primary_key((values["id"],))
+    order = session.identity_map.get(key)
+    fresh = order is None
+    if order is None:
+        if not Order.__mapper__.configured:
+            sa.orm.configure_mappers()
+        order = Order.__mapper__.class_manager.new_instance()
+    for name, value in values.items():
+        attributes.set_committed_value(order, name, value)
+    if fresh:
+        make_transient_to_detached(order)
+        session.add(order)
+    session.info.setdefault(_LOCKED, set()).add(order.id)
+    return order
+
+
+def save_order(session: Session, order: Order, timeline: Sequence[dict[str, Any]]) -> None:
+    """Write the order row and its new timeline entries (end of apply_order_event).
+
+    PostgreSQL: one statement through the driver for an order locked by lock_order, and
+    the ORM is told the row is saved; otherwise the ORM flushes it.
+    """
+    order.updated_at = utcnow()
+    locked = session.info.get(_LOCKED, set())
+    if order.id not in locked or pg_driver(session) is None:
+        add_timeline(session, order.id, timeline)
+        session.flush()
+        return
+    locked.discard(order.id)
+    params: dict[str, Any] = {"id": order.id}
+    for name in _ORDER_MUTABLE:
+        value = getattr(order, name)
+        params[name] = Json(value) if name in _ORDER_JSON and value is not None else value
+    params["timeline"] = pg_json(timeline)
+    pg_execute(session, _PG_SAVE_ORDER, params)
+    # The row is written: the instance leaves the session rather than be compared
+    # column by column at the next flush (it stays readable, and a later load in this
+    # transaction reads the saved row).
+    session.expunge(order)
+    session.flush()  # anything else the event changed through the ORM
 
 
 def get_order(session: Session, account_id: str, order_id: int) -> Order | None:
@@ -76,6 +161,20 @@ def replace_lines(session: Session, order_pk: int, event: OrderEvent, *, had_lin
     if had_lines:
         session.execute(sa.delete(OrderLine).where(OrderLine.order_pk == order_pk))
     if not event.lines:
+        return
+    if pg_driver(session) is not None:
+        lines = [
+            {
+                "item_id": line.item_id,
+                "sku": line.sku,
+                "description": line.description,
+                "quantity": line.quantity,
+                "weight": detail.get("weight"),
+                "value": detail.get("value"),
+            }
+            for line, detail in zip(event.lines, event.line_details, strict=True)
+        ]
+        pg_execute(session, _PG_INSERT_LINES, {"order_pk": order_pk, "lines": pg_json(lines)})
         return
     rows = []
     for number, (line, detail) in enumerate(zip(event.lines, event.line_details, strict=True)):

@@ -25,7 +25,7 @@ from app.orders.domain import (
     shipped_targets,
 )
 from app.orders.models import Order
-from app.timeutil import isoformat, utcnow
+from app.timeutil import isoformat
 
 APPLIED, STALE, IGNORED = "applied", "stale", "ignored"
 
@@ -154,9 +154,7 @@ def apply_order_event(session: Session, event: OrderEvent, *, actor: str = "star
         if not created:
             timeline.append(_entry(at, "status", f"{order.status} → {status}", event))
         order.status = status
-    repo.add_timeline(session, order.id, timeline)
-    order.updated_at = utcnow()
-    session.flush()
+    repo.save_order(session, order, timeline)
     return Applied(outcome, order)
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from app.db import dialect_insert, insert_for, prepared, table_of
+from app.db import dialect_insert, insert_for, pg_driver, prepared, table_of
 from app.timeutil import utcnow
 from app.webhooks.models import EventConflict, InboxEvent
 
@@ -42,6 +42,14 @@ def _insert_event_statement(dialect: str) -> Any:
     )
 
 
+# The same statement as _insert_event_statement, as PostgreSQL text for the driver.
+_PG_INSERT_EVENT = (
+    f"INSERT INTO inbox_events ({', '.join(_INSERT_COLUMNS)}) "  # noqa: S608 - model names
+    f"VALUES ({', '.join(f'%({name})s' for name in _INSERT_COLUMNS)}) "
+    "ON CONFLICT (account_id, event_id) DO NOTHING RETURNING id"
+)
+
+
 def insert_event(session: Session, **values: Any) -> int | None:
     """Store an event unless (account_id, event_id) is already stored; return its id."""
     unknown = set(values) - set(_INSERT_COLUMNS)
@@ -50,6 +58,10 @@ def insert_event(session: Session, **values: Any) -> int | None:
     params = dict.fromkeys(_INSERT_COLUMNS)
     params.update(received_at=utcnow(), attempts=1)
     params.update(values)
+    driver = pg_driver(session)
+    if driver is not None:
+        row = driver.execute(_PG_INSERT_EVENT, params).fetchone()
+        return None if row is None else int(row[0])
     stmt = prepared(session, "inbox.insert_event", _insert_event_statement)
     return session.connection().execute(stmt, params).scalar()
 
