@@ -208,6 +208,9 @@ def dialect_insert(dialect: str, table: Any) -> Any:
     return sqlite_insert(table)
 
 
+_DRIVER = "db.pg_driver"  # session.info: the psycopg connection of the open transaction
+
+
 def pg_driver(session: Session) -> Any | None:
     """The psycopg connection under the session's transaction on PostgreSQL (else None).
 
@@ -217,9 +220,18 @@ def pg_driver(session: Session) -> Any | None:
     psycopg prepares a statement it has run a few times, so the SQL is planned once per
     connection. Rows come back as named tuples; timestamps are timezone-aware.
     """
-    if session.get_bind().dialect.name != "postgresql":
-        return None
-    return session.connection().connection.driver_connection
+    driver = session.info.get(_DRIVER)
+    if driver is None and session.get_bind().dialect.name == "postgresql":
+        driver = session.connection().connection.driver_connection
+        session.info[_DRIVER] = driver
+    return driver
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_driver(session: Session, transaction: Any) -> None:
+    # The next transaction may run on another pooled connection.
+    if transaction.parent is None:
+        session.info.pop(_DRIVER, None)
 
 
 def pg_rows(session: Session, sql: str, params: Any) -> list[Any]:

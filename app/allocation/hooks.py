@@ -27,6 +27,12 @@ def allocated_units(session: Session, order: Order) -> int:
     return repo.live_units(session, order.id)
 
 
+def reads_lines(session: Session, order: Order) -> bool:
+    """Whether the hooks below may read the order's lines from the database (so new lines
+    must be written before they run, not with the order row at the end)."""
+    return order.allocation_status not in HOLDS_NOTHING or config_of(session).mode == "auto"
+
+
 def on_lines_changed(session: Session, order: Order) -> None:
     """Lines or quantities changed: cancel the order's allocations (CONTRACT §2)."""
     if order.allocation_status == "UNALLOCATED":

@@ -94,12 +94,14 @@ assert tuple(_MOVEMENT_TYPES) == _MOVEMENT_COLUMNS
 # ensure_products + insert_movements + apply_to_balances as one PostgreSQL statement:
 # only the movements actually inserted (new keys) reach the balances, whose rows are
 # upserted in (sku, location, batch) order, the lock order every writer keeps.
-_PG_APPEND_MOVEMENTS = f"""
+_PG_NEW_PRODUCTS = """
 WITH new_products AS (
     INSERT INTO products (sku, tracking, bundle, created_at)
     SELECT sku, 'none', 'none', %(now)s FROM unnest(%(new_skus)s::text[]) AS p(sku)
     ON CONFLICT (sku) DO NOTHING
-), moved AS (
+), """
+_PG_APPEND_MOVEMENTS = f"""
+moved AS (
     INSERT INTO stock_movements ({", ".join(_MOVEMENT_COLUMNS)}, created_at)
     SELECT *, %(now)s FROM json_to_recordset(%(movements)s::json)
         AS m({", ".join(f"{c} {t}" for c, t in _MOVEMENT_TYPES.items())})
@@ -117,6 +119,8 @@ SELECT moved.*, balances.on_hand AS balance_on_hand
 FROM moved JOIN balances USING (sku, location, batch)
 ORDER BY moved.id
 """  # noqa: S608 - column names from the model; values are bound parameters
+_PG_APPEND_WITH_PRODUCTS = _PG_NEW_PRODUCTS + _PG_APPEND_MOVEMENTS
+_PG_APPEND_KNOWN_PRODUCTS = "WITH " + _PG_APPEND_MOVEMENTS
 
 
 def append_movements(
@@ -139,7 +143,8 @@ def append_movements(
         "new_skus": new_skus,
         "movements": pg_json([{c: getattr(m, c) for c in _MOVEMENT_COLUMNS} for m in movements]),
     }
-    rows = pg_rows(session, _PG_APPEND_MOVEMENTS, params)
+    sql = _PG_APPEND_WITH_PRODUCTS if new_skus else _PG_APPEND_KNOWN_PRODUCTS
+    rows = pg_rows(session, sql, params)
     known.update(new_skus)
     balances = {(r.sku, r.location, r.batch): r.balance_on_hand for r in rows}
     return rows, dict(sorted(balances.items()))

@@ -29,22 +29,26 @@ _PG_LOCK_ORDER = (
     "ON CONFLICT (account_id, order_id) DO UPDATE SET updated_at = excluded.updated_at "
     f"RETURNING {', '.join(_ORDER_COLUMNS)}"
 )
-_PG_INSERT_LINES = (
-    "INSERT INTO order_lines"
-    " (order_pk, line_no, item_id, sku, description, quantity, quantity_allocated, weight, value)"
+_LINES_FROM_JSON = (
     " SELECT %(order_pk)s::bigint, line_no, item_id, sku, description, quantity, 0, weight, value"
     " FROM ROWS FROM (json_to_recordset(%(lines)s::json) AS (item_id bigint, sku text,"
     " description text, quantity int, weight float8, value numeric))"
     " WITH ORDINALITY AS l(item_id, sku, description, quantity, weight, value, line_no)"
 )
+_INSERT_LINES = (
+    "INSERT INTO order_lines"
+    " (order_pk, line_no, item_id, sku, description, quantity, quantity_allocated, weight, value)"
+)
+_PG_INSERT_LINES = _INSERT_LINES + _LINES_FROM_JSON
 _PG_SAVE_ORDER = (
-    "WITH timeline AS ("  # noqa: S608 - column names from the model; values are bound
+    f"WITH lines AS ({_INSERT_LINES}{_LINES_FROM_JSON.replace('%(order_pk)s', '%(id)s')}),"  # noqa: S608
+    " timeline AS ("
     " INSERT INTO order_timeline (order_pk, at, kind, detail, event_id)"
     " SELECT %(id)s::bigint, at, kind, detail, event_id FROM json_to_recordset(%(timeline)s::json)"
     " AS t(at timestamptz, kind text, detail text, event_id text))"
     f" UPDATE orders SET {', '.join(f'{name} = %({name})s' for name in _ORDER_MUTABLE)}"
     " WHERE id = %(id)s"
-)
+)  # column names from the model; values are bound parameters
 
 
 def _lock_order_statement(dialect: str) -> Any:
@@ -96,17 +100,26 @@ def _as_persistent(session: Session, row: Any) -> Order:
         if not Order.__mapper__.configured:
             sa.orm.configure_mappers()
         order = Order.__mapper__.class_manager.new_instance()
-    for name, value in values.items():
-        attributes.set_committed_value(order, name, value)
     if fresh:
+        sa.inspect(order).dict.update(values)  # loaded state, as the ORM's loader sets it
         make_transient_to_detached(order)
         session.add(order)
+    else:
+        for name, value in values.items():
+            attributes.set_committed_value(order, name, value)
     session.info.setdefault(_LOCKED, set()).add(order.id)
     return order
 
 
-def save_order(session: Session, order: Order, timeline: Sequence[dict[str, Any]]) -> None:
-    """Write the order row and its new timeline entries (end of apply_order_event).
+def save_order(
+    session: Session,
+    order: Order,
+    timeline: Sequence[dict[str, Any]],
+    *,
+    new_lines: OrderEvent | None = None,
+) -> None:
+    """Write the order row, its new timeline entries and (for an order that had none)
+    the lines of `new_lines` (end of apply_order_event).
 
     PostgreSQL: one statement through the driver for an order locked by lock_order, and
     the ORM is told the row is saved; otherwise the ORM flushes it.
@@ -114,6 +127,8 @@ def save_order(session: Session, order: Order, timeline: Sequence[dict[str, Any]
     order.updated_at = utcnow()
     locked = session.info.get(_LOCKED, set())
     if order.id not in locked or pg_driver(session) is None:
+        if new_lines is not None:
+            replace_lines(session, order.id, new_lines, had_lines=False)
         add_timeline(session, order.id, timeline)
         session.flush()
         return
@@ -123,12 +138,27 @@ def save_order(session: Session, order: Order, timeline: Sequence[dict[str, Any]
         value = getattr(order, name)
         params[name] = Json(value) if name in _ORDER_JSON and value is not None else value
     params["timeline"] = pg_json(timeline)
+    params["lines"] = pg_json(_line_rows(new_lines) if new_lines is not None else [])
     pg_execute(session, _PG_SAVE_ORDER, params)
     # The row is written: the instance leaves the session rather than be compared
     # column by column at the next flush (it stays readable, and a later load in this
     # transaction reads the saved row).
     session.expunge(order)
     session.flush()  # anything else the event changed through the ORM
+
+
+def _line_rows(event: OrderEvent) -> list[dict[str, Any]]:
+    return [
+        {
+            "item_id": line.item_id,
+            "sku": line.sku,
+            "description": line.description,
+            "quantity": line.quantity,
+            "weight": detail.get("weight"),
+            "value": detail.get("value"),
+        }
+        for line, detail in zip(event.lines, event.line_details, strict=True)
+    ]
 
 
 def get_order(session: Session, account_id: str, order_id: int) -> Order | None:
@@ -163,18 +193,9 @@ def replace_lines(session: Session, order_pk: int, event: OrderEvent, *, had_lin
     if not event.lines:
         return
     if pg_driver(session) is not None:
-        lines = [
-            {
-                "item_id": line.item_id,
-                "sku": line.sku,
-                "description": line.description,
-                "quantity": line.quantity,
-                "weight": detail.get("weight"),
-                "value": detail.get("value"),
-            }
-            for line, detail in zip(event.lines, event.line_details, strict=True)
-        ]
-        pg_execute(session, _PG_INSERT_LINES, {"order_pk": order_pk, "lines": pg_json(lines)})
+        pg_execute(
+            session, _PG_INSERT_LINES, {"order_pk": order_pk, "lines": pg_json(_line_rows(event))}
+        )
         return
     rows = []
     for number, (line, detail) in enumerate(zip(event.lines, event.line_details, strict=True)):

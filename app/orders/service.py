@@ -117,10 +117,14 @@ def apply_order_event(session: Session, event: OrderEvent, *, actor: str = "star
         and (event.event_type == "order_shipped" or is_newer(key, deleted_key))
     )
     lines: list[Line]
+    new_lines: OrderEvent | None = None
     if content_newer:
         had_lines = not created and content_key is not None
         old_lines = repo.as_domain_lines(repo.lines_of(session, order.id)) if had_lines else []
-        repo.replace_lines(session, order.id, event, had_lines=had_lines)
+        if had_lines or allocation.reads_lines(session, order):
+            repo.replace_lines(session, order.id, event, had_lines=had_lines)
+        else:  # nothing reads them before the end: written with the order row
+            new_lines = event
         _apply_header(order, event)
         order.content_at, order.content_event_id = key.occurred_at, key.event_id
         lines = list(event.lines)
@@ -154,7 +158,7 @@ def apply_order_event(session: Session, event: OrderEvent, *, actor: str = "star
         if not created:
             timeline.append(_entry(at, "status", f"{order.status} → {status}", event))
         order.status = status
-    repo.save_order(session, order, timeline)
+    repo.save_order(session, order, timeline, new_lines=new_lines)
     return Applied(outcome, order)
 
 
