@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, TypeVar
 
+import psycopg
 import sqlalchemy as sa
 from psycopg.rows import namedtuple_row
 from sqlalchemy import event, exc
@@ -236,11 +237,15 @@ def _forget_driver(session: Session, transaction: Any) -> None:
 
 def pg_rows(session: Session, sql: str, params: Any) -> list[Any]:
     """Run fixed SQL that returns rows on the session's PostgreSQL connection; the rows
-    as named tuples."""
+    as named tuples. Driver errors surface as SQLAlchemy's (as from session.execute), so
+    deadlock retries and "database unavailable" handling see them."""
     driver = pg_driver(session)
     assert driver is not None, "pg_rows is for PostgreSQL"
-    with driver.cursor(row_factory=namedtuple_row) as cursor:
-        return cursor.execute(sql, params).fetchall()
+    try:
+        with driver.cursor(row_factory=namedtuple_row) as cursor:
+            return cursor.execute(sql, params).fetchall()
+    except psycopg.Error as error:
+        raise exc.DBAPIError.instance(sql, params, error, psycopg.Error) from error
 
 
 def pg_json(rows: Any) -> str:
@@ -253,7 +258,10 @@ def pg_execute(session: Session, sql: str, params: Any) -> None:
     """Run fixed SQL that returns no rows on the session's PostgreSQL connection."""
     driver = pg_driver(session)
     assert driver is not None, "pg_execute is for PostgreSQL"
-    driver.execute(sql, params)
+    try:
+        driver.execute(sql, params)
+    except psycopg.Error as error:
+        raise exc.DBAPIError.instance(sql, params, error, psycopg.Error) from error
 
 
 _STATEMENTS: dict[tuple[str, str], Any] = {}

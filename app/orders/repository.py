@@ -23,12 +23,27 @@ _ORDER_MUTABLE = tuple(
 _ORDER_JSON = frozenset(("destination", "packages"))
 _LOCKED = "orders.locked"  # session.info key: pks of orders lock_order read by the driver
 
-_PG_LOCK_ORDER = (
-    "INSERT INTO orders (account_id, order_id, status, allocation_status, created_at, updated_at) "  # noqa: S608
-    "VALUES (%(account_id)s, %(order_id)s, 'PENDING', 'UNALLOCATED', %(now)s, %(now)s) "
-    "ON CONFLICT (account_id, order_id) DO UPDATE SET updated_at = excluded.updated_at "
-    f"RETURNING {', '.join(_ORDER_COLUMNS)}"
-)
+
+
+def pg_lock_order_sql(gate: str = "", first: str = "") -> str:
+    """lock_order's upsert as PostgreSQL text (parameters account_id, order_id, now),
+    returning the order's columns after `first` (extra leading columns, if any).
+
+    `gate` is a FROM clause whose rows gate the upsert: webhook ingest names the CTE that
+    stores its event, so a new event stores and locks in one statement and a duplicate
+    touches no order (see app.webhooks.inbox.store_event_and_lock_order).
+    """
+    returning = ", ".join((first, *_ORDER_COLUMNS) if first else _ORDER_COLUMNS)
+    return (
+        "INSERT INTO orders"
+        " (account_id, order_id, status, allocation_status, created_at, updated_at)"
+        f" SELECT %(account_id)s, %(order_id)s, 'PENDING', 'UNALLOCATED', %(now)s, %(now)s {gate}"
+        " ON CONFLICT (account_id, order_id) DO UPDATE SET updated_at = excluded.updated_at"
+        f" RETURNING {returning}"
+    )  # noqa: S608 - column names from the model; values are bound parameters
+
+
+_PG_LOCK_ORDER = pg_lock_order_sql()
 _LINES_FROM_JSON = (
     " SELECT %(order_pk)s::bigint, line_no, item_id, sku, description, quantity, 0, weight, value"
     " FROM ROWS FROM (json_to_recordset(%(lines)s::json) AS (item_id bigint, sku text,"
@@ -78,20 +93,24 @@ def lock_order(session: Session, account_id: str, order_id: int) -> tuple[Order,
     """
     params = {"account_id": account_id, "order_id": order_id, "now": utcnow()}
     if pg_driver(session) is not None:
-        order = _as_persistent(session, pg_rows(session, _PG_LOCK_ORDER, params)[0])
-    else:
-        stmt = prepared(session, "orders.lock_order", _lock_order_statement)
-        order = session.scalars(stmt, params, execution_options={"populate_existing": True}).one()
-    created = order.content_at is None and order.deleted_at is None and order.shipped_at is None
-    return order, created
+        return adopt_locked_order(session, pg_rows(session, _PG_LOCK_ORDER, params)[0])
+    stmt = prepared(session, "orders.lock_order", _lock_order_statement)
+    order = session.scalars(stmt, params, execution_options={"populate_existing": True}).one()
+    return order, _is_new(order)
 
 
-def _as_persistent(session: Session, row: Any) -> Order:
-    """The session's Order for a row read by the driver, as if the ORM had loaded it
-    (populate_existing: an instance already in the session takes the row's values)."""
+def _is_new(order: Order) -> bool:
+    return order.content_at is None and order.deleted_at is None and order.shipped_at is None
+
+
+def adopt_locked_order(session: Session, row: Any) -> tuple[Order, bool]:
+    """The session's Order for a row pg_lock_order_sql returned (its columns last), as if
+    the ORM had loaded it: an instance already in the session takes the row's values
+    (populate_existing). Returns (order, created) like lock_order."""
+    columns = row[len(row) - len(_ORDER_COLUMNS) :]
     values = {
         name: as_utc(value) if isinstance(value, datetime) else value
-        for name, value in zip(_ORDER_COLUMNS, row, strict=True)
+        for name, value in zip(_ORDER_COLUMNS, columns, strict=True)
     }
     key = Order.__mapper__.identity_key_from_primary_key((values["id"],))
     order = session.identity_map.get(key)
@@ -108,7 +127,7 @@ def _as_persistent(session: Session, row: Any) -> Order:
         for name, value in values.items():
             attributes.set_committed_value(order, name, value)
     session.info.setdefault(_LOCKED, set()).add(order.id)
-    return order
+    return order, _is_new(order)
 
 
 def save_order(

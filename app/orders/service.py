@@ -43,15 +43,22 @@ def _summary(lines: tuple[Line, ...]) -> str:
     return f"{len(lines)} line{'s' if len(lines) != 1 else ''} ({parts})"
 
 
-def apply_order_event(session: Session, event: OrderEvent, *, actor: str = "starshipit") -> Applied:
+def apply_order_event(
+    session: Session,
+    event: OrderEvent,
+    *,
+    actor: str = "starshipit",
+    locked: tuple[Order, bool] | None = None,
+) -> Applied:
     """Apply one validated order event inside the caller's transaction.
 
-    The order row is locked first, so concurrent events for one order apply one after
-    another; ledger writes are keyed by event, so a replay cannot count twice.
+    The order row is locked first (by the caller, who passes `locked` = lock_order's
+    answer, or here), so concurrent events for one order apply one after another;
+    ledger writes are keyed by event, so a replay cannot count twice.
     """
     if event.event_type == "order_shipped":
         check_shipped_lines(event.lines)
-    order, created = repo.lock_order(session, event.account_id, event.order_id)
+    order, created = locked or repo.lock_order(session, event.account_id, event.order_id)
     key = event.key
     content_key = EventKey.of(order.content_at, order.content_event_id)
     deleted_key = EventKey.of(order.deleted_at, order.deleted_event_id)

@@ -9,7 +9,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from app.db import dialect_insert, insert_for, pg_driver, prepared, table_of
+from app.db import dialect_insert, insert_for, pg_driver, pg_rows, prepared, table_of
+from app.orders.repository import pg_lock_order_sql
 from app.timeutil import utcnow
 from app.webhooks.models import EventConflict, InboxEvent
 
@@ -50,20 +51,40 @@ _PG_INSERT_EVENT = (
 )
 
 
-def insert_event(session: Session, **values: Any) -> int | None:
-    """Store an event unless (account_id, event_id) is already stored; return its id."""
+_STORED = f"WITH stored AS ({_PG_INSERT_EVENT}) "  # noqa: S608 - model names
+_PG_STORE_EVENT_AND_LOCK_ORDER = _STORED + pg_lock_order_sql(
+    gate="FROM stored", first="(SELECT id FROM stored) AS event_pk"
+)
+
+
+def _event_params(values: dict[str, Any]) -> dict[str, Any]:
     unknown = set(values) - set(_INSERT_COLUMNS)
     if unknown:
         raise TypeError(f"unknown inbox columns {sorted(unknown)}")
     params = dict.fromkeys(_INSERT_COLUMNS)
     params.update(received_at=utcnow(), attempts=1)
     params.update(values)
-    driver = pg_driver(session)
-    if driver is not None:
-        row = driver.execute(_PG_INSERT_EVENT, params).fetchone()
-        return None if row is None else int(row[0])
+    return params
+
+
+def insert_event(session: Session, **values: Any) -> int | None:
+    """Store an event unless (account_id, event_id) is already stored; return its id."""
+    params = _event_params(values)
+    if pg_driver(session) is not None:
+        rows = pg_rows(session, _PG_INSERT_EVENT, params)
+        return int(rows[0].id) if rows else None
     stmt = prepared(session, "inbox.insert_event", _insert_event_statement)
     return session.connection().execute(stmt, params).scalar()
+
+
+def store_event_and_lock_order(session: Session, **values: Any) -> tuple[int, Any] | None:
+    """PostgreSQL: insert_event and, only for a new event, lock its order (fetch-or-create,
+    as orders' lock_order) in the same statement. Returns (event pk, the order row for
+    orders' adopt_locked_order), or None when the event was already stored."""
+    params = _event_params(values)
+    params["now"] = params["received_at"]
+    rows = pg_rows(session, _PG_STORE_EVENT_AND_LOCK_ORDER, params)
+    return (int(rows[0][0]), rows[0]) if rows else None
 
 
 def get_event(session: Session, account_id: str, event_id: str) -> InboxEvent | None:

@@ -12,8 +12,10 @@ from marshmallow import ValidationError
 from sqlalchemy import exc
 from sqlalchemy.orm import Session
 
-from app.db import Database, StorageUnavailable
+from app.db import Database, StorageUnavailable, pg_driver
+from app.orders import repository as orders_repo
 from app.orders.domain import OrderEvent, ParkEvent
+from app.orders.models import Order
 from app.orders.service import apply_order_event
 from app.timeutil import utcnow
 from app.webhooks import inbox
@@ -42,10 +44,11 @@ def receive_order_event(db: Database, document: dict[str, Any], raw: bytes) -> R
     payload = raw.decode("utf-8")
 
     def work(session: Session) -> Received:
-        event_pk = _store(session, event, sha, payload, status="applied", applied_at=utcnow())
-        if event_pk is None:
+        stored = _store_and_lock(session, event, sha, payload)
+        if stored is None:
             return _redelivery(session, event, sha, payload)
-        result = apply_order_event(session, event)
+        event_pk, locked = stored
+        result = apply_order_event(session, event, locked=locked)
         if result.outcome != "applied":
             inbox.set_status(session, event_pk, result.outcome, applied_at=utcnow())
         return Received(result.outcome, event.event_id)
@@ -78,19 +81,38 @@ def _store(
     session: Session, event: OrderEvent, sha: str, payload: str, **status: Any
 ) -> int | None:
     """Insert the event into the inbox (None when its event_id is already stored)."""
-    return inbox.insert_event(
-        session,
-        account_id=event.account_id,
-        event_id=event.event_id,
-        source="orders",
-        event_type=event.event_type,
-        occurred_at=event.occurred_at,
-        order_id=event.order_id,
-        order_number=event.order_number,
-        body_sha256=sha,
-        payload=payload,
-        **status,
+    return inbox.insert_event(session, **_inbox_values(event, sha, payload), **status)
+
+
+def _inbox_values(event: OrderEvent, sha: str, payload: str) -> dict[str, Any]:
+    return {
+        "account_id": event.account_id,
+        "event_id": event.event_id,
+        "source": "orders",
+        "event_type": event.event_type,
+        "occurred_at": event.occurred_at,
+        "order_id": event.order_id,
+        "order_number": event.order_number,
+        "body_sha256": sha,
+        "payload": payload,
+    }
+
+
+def _store_and_lock(
+    session: Session, event: OrderEvent, sha: str, payload: str
+) -> tuple[int, tuple[Order, bool] | None] | None:
+    """Store a new event as applied (None if already stored) and, on PostgreSQL, lock its
+    order in the same round trip (else apply_order_event locks it)."""
+    if pg_driver(session) is None:
+        event_pk = _store(session, event, sha, payload, status="applied", applied_at=utcnow())
+        return None if event_pk is None else (event_pk, None)
+    stored = inbox.store_event_and_lock_order(
+        session, **_inbox_values(event, sha, payload), status="applied", applied_at=utcnow()
     )
+    if stored is None:
+        return None
+    event_pk, order_row = stored
+    return event_pk, orders_repo.adopt_locked_order(session, order_row)
 
 
 def _park_new(session: Session, event: OrderEvent, sha: str, payload: str, reason: str) -> Received:
