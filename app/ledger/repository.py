@@ -411,15 +411,18 @@ def _shipping_facts_statement(dialect: str) -> Any:
     )
 
 
-# _shipping_facts_statement as PostgreSQL text for the driver (= ANY instead of IN).
+# _shipping_facts_statement as PostgreSQL text for the driver. Driven by the SKU array,
+# balances joined per product (LATERAL): its generic plan (psycopg prepares the statement,
+# PostgreSQL then reuses one plan) reads balances by index instead of hashing a scan of
+# every balance, which a `sku = ANY(...)` filter gets while the catalogue is small.
 _PG_SHIPPING_FACTS = """
 SELECT p.sku, p.strategy, p.bundle, b.location, b.batch, b.on_hand, b.allocated,
        l.kind, l.sequence, t.received_at, t.expiry
-FROM products p
-LEFT JOIN stock_balances b ON b.sku = p.sku
+FROM unnest(%(skus)s::text[]) AS wanted(sku)
+JOIN products p ON p.sku = wanted.sku
+LEFT JOIN LATERAL (SELECT * FROM stock_balances b WHERE b.sku = p.sku) b ON true
 LEFT JOIN locations l ON l.code = b.location
 LEFT JOIN batches t ON t.sku = b.sku AND t.code = b.batch
-WHERE p.sku = ANY(%(skus)s::text[])
 ORDER BY p.sku, b.location, b.batch
 """
 
