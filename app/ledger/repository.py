@@ -411,18 +411,28 @@ def _shipping_facts_statement(dialect: str) -> Any:
     )
 
 
-# _shipping_facts_statement as PostgreSQL text for the driver. Driven by the SKU array,
-# balances joined per product (LATERAL): its generic plan (psycopg prepares the statement,
-# PostgreSQL then reuses one plan) reads balances by index instead of hashing a scan of
-# every balance, which a `sku = ANY(...)` filter gets while the catalogue is small.
+# _shipping_facts_statement as PostgreSQL text for the driver, written for a stable,
+# index-only plan (psycopg prepares it; PostgreSQL then reuses one generic plan): the
+# SKUs come as JSON, whose row estimate does not depend on how many there are (so the
+# generic plan is taken), and each product and its balances are fetched per SKU by
+# index (the LATERAL subqueries are not flattened) rather than by hashing a scan of
+# every product and balance, which `sku = ANY(...)` gets while the catalogue is small.
 _PG_SHIPPING_FACTS = """
 SELECT p.sku, p.strategy, p.bundle, b.location, b.batch, b.on_hand, b.allocated,
-       l.kind, l.sequence, t.received_at, t.expiry
-FROM unnest(%(skus)s::text[]) AS wanted(sku)
-JOIN products p ON p.sku = wanted.sku
-LEFT JOIN LATERAL (SELECT * FROM stock_balances b WHERE b.sku = p.sku) b ON true
-LEFT JOIN locations l ON l.code = b.location
-LEFT JOIN batches t ON t.sku = b.sku AND t.code = b.batch
+       b.kind, b.sequence, b.received_at, b.expiry
+FROM json_array_elements_text(%(skus)s::json) AS wanted(sku)
+CROSS JOIN LATERAL (
+    SELECT sku, strategy, bundle FROM products WHERE sku = wanted.sku LIMIT 1
+) p
+LEFT JOIN LATERAL (
+    SELECT b.location, b.batch, b.on_hand, b.allocated, l.kind, l.sequence,
+           t.received_at, t.expiry
+    FROM stock_balances b
+    JOIN locations l ON l.code = b.location
+    LEFT JOIN batches t ON t.sku = b.sku AND t.code = b.batch
+    WHERE b.sku = wanted.sku
+    OFFSET 0
+) b ON true
 ORDER BY p.sku, b.location, b.batch
 """
 
@@ -438,7 +448,7 @@ def shipping_facts(session: Session, skus: Iterable[str]) -> ShippingFacts:
         return facts
     rows: Iterable[Any]
     if pg_driver(session) is not None:
-        rows = pg_rows(session, _PG_SHIPPING_FACTS, {"skus": wanted})
+        rows = pg_rows(session, _PG_SHIPPING_FACTS, {"skus": pg_json(wanted)})
     else:
         stmt = prepared(session, "ledger.shipping_facts", _shipping_facts_statement)
         rows = session.connection().execute(stmt, {"skus": wanted})

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy import exc
 
 from app.db import is_retryable, pg_execute, pg_rows
+from app.ledger import repository as ledger_repo
 from app.orders import repository as orders_repo
 from tests.helpers import AUTH, post_event, shipped_event
 
@@ -98,3 +99,30 @@ def test_a_locked_order_makes_a_second_event_for_it_wait(app, client, engine):
     assert answers and answers[0].status_code == 200
     order = client.get("/api/orders/77", headers=AUTH).get_json()
     assert order["lines"][0]["quantity_shipped"] == 2
+
+
+def test_shipping_facts_generic_plan_reads_products_and_balances_by_index(engine):
+    """A catalogue of a thousand SKUs must not turn the per-event facts read into table
+    scans: the plan PostgreSQL reuses for the prepared statement looks SKUs up by index."""
+    sql = ledger_repo._PG_SHIPPING_FACTS.replace("%(skus)s", "$1")
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO products (sku, tracking, bundle, created_at) "
+            "SELECT 'SKU-' || n, 'none', 'none', now() FROM generate_series(1, 1000) n"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO stock_balances (sku, location, batch, on_hand, allocated, updated_at) "
+            "SELECT 'SKU-' || n, 'DEFAULT', '', 0, 0, now() FROM generate_series(1, 1000) n"
+        )
+    with engine.connect() as conn:
+        conn.exec_driver_sql("ANALYZE products")
+        conn.exec_driver_sql("ANALYZE stock_balances")
+        conn.exec_driver_sql("SET plan_cache_mode = force_generic_plan")
+        conn.exec_driver_sql(f"PREPARE facts(text) AS {sql}")
+        plan = "\n".join(
+            row[0]
+            for row in conn.exec_driver_sql("EXPLAIN EXECUTE facts('[\"SKU-1\", \"SKU-2\"]')")
+        )
+    assert "Index Scan using pk_products" in plan, plan
+    assert "Index Scan using uq_stock_balances_sku_location_batch" in plan, plan
+    assert "Seq Scan on products" not in plan and "Seq Scan on stock_balances" not in plan, plan
