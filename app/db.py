@@ -14,22 +14,24 @@ import json
 import logging
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import psycopg
 import sqlalchemy as sa
 from psycopg.rows import namedtuple_row
 from sqlalchemy import event, exc
 from sqlalchemy.engine import Dialect, Engine
-from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Session, make_transient_to_detached, sessionmaker
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.timeutil import as_utc
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+M = TypeVar("M")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -246,6 +248,30 @@ def pg_rows(session: Session, sql: str, params: Any) -> list[Any]:
             return cursor.execute(sql, params).fetchall()
     except psycopg.Error as error:
         raise exc.DBAPIError.instance(sql, params, error, psycopg.Error) from error
+
+
+def adopt(session: Session, model: type[M], columns: Sequence[str], row: Sequence[Any]) -> M:
+    """The session's `model` instance for a row the driver read (values in `columns`
+    order), as if the ORM had loaded it with populate_existing: an instance already in
+    the session takes the row's values; timestamps are made UTC like UTCDateTime does."""
+    values = {
+        name: as_utc(value) if isinstance(value, datetime) else value
+        for name, value in zip(columns, row, strict=True)
+    }
+    mapper = sa.inspect(model)
+    if not mapper.configured:
+        sa.orm.configure_mappers()
+    key = mapper.identity_key_from_primary_key([values[c.key] for c in mapper.primary_key])
+    instance = session.identity_map.get(key)
+    if instance is None:
+        instance = mapper.class_manager.new_instance()
+        sa.inspect(instance).dict.update(values)  # loaded state, as the ORM's loader sets it
+        make_transient_to_detached(instance)
+        session.add(instance)
+    else:
+        for name, value in values.items():
+            set_committed_value(instance, name, value)
+    return cast(M, instance)
 
 
 def pg_json(rows: Any) -> str:

@@ -13,8 +13,10 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app.allocation.models import Allocation, AllocationRule, Release
+from app.db import adopt, pg_driver, pg_json, pg_rows, table_of
 from app.ledger.models import Batch, BundleComponent, Location, Product, StockBalance
 from app.orders.models import Order, OrderLine, TimelineEntry
+from app.orders.repository import ORDER_COLUMNS
 from app.timeutil import utcnow
 
 BalanceKey = tuple[str, str, str]
@@ -44,6 +46,39 @@ def lines_for(session: Session, order_pks: Sequence[int]) -> dict[int, list[Orde
     return lines_with_products(session, order_pks)[0]
 
 
+_LINE_COLUMNS = tuple(c.name for c in table_of(OrderLine).c)
+# Hot-path reads on PostgreSQL (single-order release), run through the driver with plans
+# that stay index lookups however small the tables are (see ledger.repository).
+_PG_ORDER_LINES = (
+    f"SELECT {', '.join(f'l.{c}' for c in _LINE_COLUMNS)}, p.strategy, p.bundle"  # noqa: S608
+    " FROM order_lines l"
+    " LEFT JOIN LATERAL (SELECT strategy, bundle FROM products WHERE sku = l.sku LIMIT 1) p"
+    " ON true WHERE l.order_pk = %(pk)s ORDER BY l.line_no"
+)  # column names from the model; values are bound parameters
+_PG_LOCK_ORDER = (
+    f"SELECT {', '.join(ORDER_COLUMNS)} FROM orders"  # noqa: S608
+    " WHERE account_id = %(account_id)s AND order_id = %(order_id)s FOR UPDATE"
+)
+# Balances locked SKU by SKU in the given (sorted) order, each SKU's rows in
+# (location, batch) order by its index: the global lock order, without a table scan.
+_PG_LOCK_BALANCES = """
+SELECT b.id, b.sku, b.location, b.batch, b.on_hand, b.allocated,
+       b.kind, b.sequence, b.received_at, b.expiry
+FROM json_array_elements_text(%(skus)s::json) WITH ORDINALITY AS wanted(sku, n)
+CROSS JOIN LATERAL (
+    SELECT sb.id, sb.sku, sb.location, sb.batch, sb.on_hand, sb.allocated,
+           l.kind, l.sequence, t.received_at, t.expiry
+    FROM stock_balances sb
+    JOIN locations l ON l.code = sb.location
+    LEFT JOIN batches t ON t.sku = sb.sku AND t.code = sb.batch
+    WHERE sb.sku = wanted.sku AND l.kind <> 'non_sellable'
+    ORDER BY sb.location, sb.batch
+    FOR UPDATE OF sb
+) b
+ORDER BY wanted.n, b.location, b.batch
+"""
+
+
 def lines_with_products(
     session: Session, order_pks: Sequence[int]
 ) -> tuple[dict[int, list[OrderLine]], ProductInfo]:
@@ -51,6 +86,12 @@ def lines_with_products(
     out: dict[int, list[OrderLine]] = {pk: [] for pk in order_pks}
     info: ProductInfo = {}
     if not order_pks:
+        return out, info
+    if len(order_pks) == 1 and pg_driver(session) is not None:  # a single release
+        for row in pg_rows(session, _PG_ORDER_LINES, {"pk": order_pks[0]}):
+            line = adopt(session, OrderLine, _LINE_COLUMNS, row[: len(_LINE_COLUMNS)])
+            out[line.order_pk].append(line)
+            info[line.sku] = (row.strategy, row.bundle or "none")
         return out, info
     stmt = (
         sa.select(OrderLine, Product.strategy, Product.bundle)
@@ -143,6 +184,9 @@ def lock_balances(session: Session, skus: Iterable[str]) -> list[BalanceRow]:
     unique = sorted(set(skus))
     if not unique:
         return []
+    if pg_driver(session) is not None:
+        rows = pg_rows(session, _PG_LOCK_BALANCES, {"skus": pg_json(unique)})
+        return [BalanceRow(*row) for row in rows]
     sb = StockBalance
     stmt = (
         sa.select(
@@ -459,6 +503,10 @@ def allocatable_clause(allocatable: bool) -> sa.ColumnElement[bool]:
 
 
 def lock_order(session: Session, account_id: str, order_id: int) -> Order | None:
+    if pg_driver(session) is not None:
+        params = {"account_id": account_id, "order_id": order_id}
+        rows = pg_rows(session, _PG_LOCK_ORDER, params)
+        return adopt(session, Order, ORDER_COLUMNS, rows[0]) if rows else None
     stmt = (
         sa.select(Order)
         .where(Order.account_id == account_id, Order.order_id == order_id)

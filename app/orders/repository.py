@@ -3,19 +3,28 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from psycopg.types.json import Json
-from sqlalchemy.orm import Session, attributes, make_transient_to_detached
+from sqlalchemy.orm import Session
 
-from app.db import dialect_insert, pg_driver, pg_execute, pg_json, pg_rows, prepared, table_of
+from app.db import (
+    adopt,
+    dialect_insert,
+    pg_driver,
+    pg_execute,
+    pg_json,
+    pg_rows,
+    prepared,
+    table_of,
+)
 from app.orders.domain import Line, OrderEvent
 from app.orders.models import Order, OrderLine, TimelineEntry
-from app.timeutil import as_utc, utcnow
+from app.timeutil import utcnow
 
-_ORDER_COLUMNS = tuple(c.name for c in table_of(Order).c)
+ORDER_COLUMNS = tuple(c.name for c in table_of(Order).c)
+_ORDER_COLUMNS = ORDER_COLUMNS
 # What apply_order_event may change; written back by save_order.
 _ORDER_MUTABLE = tuple(
     name for name in _ORDER_COLUMNS if name not in ("id", "account_id", "order_id", "created_at")
@@ -105,27 +114,8 @@ def _is_new(order: Order) -> bool:
 
 def adopt_locked_order(session: Session, row: Any) -> tuple[Order, bool]:
     """The session's Order for a row pg_lock_order_sql returned (its columns last), as if
-    the ORM had loaded it: an instance already in the session takes the row's values
-    (populate_existing). Returns (order, created) like lock_order."""
-    columns = row[len(row) - len(_ORDER_COLUMNS) :]
-    values = {
-        name: as_utc(value) if isinstance(value, datetime) else value
-        for name, value in zip(_ORDER_COLUMNS, columns, strict=True)
-    }
-    key = Order.__mapper__.identity_key_from_primary_key((values["id"],))
-    order = session.identity_map.get(key)
-    fresh = order is None
-    if order is None:
-        if not Order.__mapper__.configured:
-            sa.orm.configure_mappers()
-        order = Order.__mapper__.class_manager.new_instance()
-    if fresh:
-        sa.inspect(order).dict.update(values)  # loaded state, as the ORM's loader sets it
-        make_transient_to_detached(order)
-        session.add(order)
-    else:
-        for name, value in values.items():
-            attributes.set_committed_value(order, name, value)
+    the ORM had loaded it (see app.db.adopt). Returns (order, created) like lock_order."""
+    order = adopt(session, Order, _ORDER_COLUMNS, row[len(row) - len(_ORDER_COLUMNS) :])
     session.info.setdefault(_LOCKED, set()).add(order.id)
     return order, _is_new(order)
 
