@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -557,43 +558,65 @@ def mark_written(obj: Any, **values: Any) -> None:
         set_committed_value(obj, key, value)
 
 
-# PostgreSQL: a whole release (any size) is one statement, each table's rows passed as
-# one JSON recordset. Balance rows were locked by lock_balances; the guarded UPDATE
-# changes only balances where the increase fits under on hand, and the count of changed
-# rows tells whether it refused any.
-_PG_WRITE_RELEASE = """
-WITH changed AS (
-    UPDATE stock_balances AS sb SET allocated = sb.allocated + v.d, updated_at = %(at)s
-    FROM json_to_recordset(%(changes)s::json) AS v(bid bigint, d int)
-    WHERE sb.id = v.bid AND (v.d <= 0 OR sb.allocated + v.d <= sb.on_hand)
-      AND sb.allocated + v.d >= 0
-    RETURNING sb.id
-), allocated AS (
-    INSERT INTO allocations (order_pk, release_id, line_sku, sku, per_unit, location, batch,
-                             quantity, remaining, consumed, strategy, plan, actor, created_at)
-    SELECT order_pk, release_id, line_sku, sku, per_unit, location, batch,
-           quantity, quantity, 0, strategy, plan, actor, created_at
-    FROM json_to_recordset(%(allocations)s::json) AS a(
-        order_pk bigint, release_id bigint, line_sku text, sku text, per_unit int,
-        location text, batch text, quantity int, strategy text, plan json, actor text,
-        created_at timestamptz)
-), ordered AS (
-    UPDATE orders AS o
-    SET status = v.status, allocation_status = v.allocation_status, updated_at = %(at)s
-    FROM json_to_recordset(%(orders)s::json) AS v(id bigint, status text, allocation_status text)
-    WHERE o.id = v.id
-), lined AS (
-    UPDATE order_lines AS l SET quantity_allocated = v.q
-    FROM json_to_recordset(%(lines)s::json) AS v(id bigint, q int)
-    WHERE l.id = v.id
-), noted AS (
-    INSERT INTO order_timeline (order_pk, at, kind, detail)
-    SELECT order_pk, at, kind, detail
-    FROM json_to_recordset(%(timeline)s::json)
-        AS t(order_pk bigint, at timestamptz, kind text, detail text)
+# PostgreSQL: one statement per table, rows passed as arrays (unnest), so a release of
+# any size is five statements in one pipeline. Balance rows were locked by lock_balances.
+_PG_INSERT_ALLOCATIONS = (
+    "INSERT INTO allocations (order_pk, release_id, line_sku, sku, per_unit, location, batch, "
+    "quantity, remaining, consumed, strategy, plan, actor, created_at) "
+    "SELECT o, r, ls, s, pu, loc, b, q, q, 0, st, p::json, a, %(at)s FROM unnest("
+    "%(order_pk)s::bigint[], %(release_id)s::bigint[], %(line_sku)s::text[], %(sku)s::text[], "
+    "%(per_unit)s::int[], %(location)s::text[], %(batch)s::text[], %(quantity)s::int[], "
+    "%(strategy)s::text[], %(plan)s::text[], %(actor)s::text[]"
+    ") AS t(o, r, ls, s, pu, loc, b, q, st, p, a)"
 )
-SELECT count(*) AS changed FROM changed
-"""
+_PG_CHANGE_ALLOCATED = (
+    "UPDATE stock_balances AS sb SET allocated = sb.allocated + v.d, updated_at = %(at)s "
+    "FROM unnest(%(bid)s::bigint[], %(d)s::int[]) AS v(id, d) "
+    "WHERE sb.id = v.id AND (v.d <= 0 OR sb.allocated + v.d <= sb.on_hand) "
+    "AND sb.allocated + v.d >= 0"
+)
+_PG_UPDATE_ORDERS = (
+    "UPDATE orders AS o SET status = v.st, allocation_status = v.al, updated_at = %(at)s "
+    "FROM unnest(%(id)s::bigint[], %(status)s::text[], %(allocation_status)s::text[]) "
+    "AS v(id, st, al) WHERE o.id = v.id"
+)
+_PG_UPDATE_LINES = (
+    "UPDATE order_lines AS l SET quantity_allocated = v.q "
+    "FROM unnest(%(id)s::bigint[], %(q)s::int[]) AS v(id, q) WHERE l.id = v.id"
+)
+_PG_INSERT_TIMELINE = (
+    "INSERT INTO order_timeline (order_pk, at, kind, detail) "
+    "SELECT * FROM unnest(%(order_pk)s::bigint[], %(at)s::timestamptz[], %(kind)s::text[], "
+    "%(detail)s::text[])"
+)
+
+
+# A few rows: plain statements (cheaper to plan than unnest), sent in the same pipeline.
+FEW = 8
+_PG_INSERT_ALLOCATION_ROW = (
+    "INSERT INTO allocations (order_pk, release_id, line_sku, sku, per_unit, location, batch, "
+    "quantity, remaining, consumed, strategy, plan, actor, created_at) VALUES (%(order_pk)s, "
+    "%(release_id)s, %(line_sku)s, %(sku)s, %(per_unit)s, %(location)s, %(batch)s, "
+    "%(quantity)s, %(quantity)s, 0, %(strategy)s, %(plan)s::json, %(actor)s, %(created_at)s)"
+)
+_PG_CHANGE_ALLOCATED_ROW = (
+    "UPDATE stock_balances SET allocated = allocated + %(d)s, updated_at = %(at)s "
+    "WHERE id = %(bid)s AND (%(d)s <= 0 OR allocated + %(d)s <= on_hand) "
+    "AND allocated + %(d)s >= 0"
+)
+_PG_UPDATE_ORDER_ROW = (
+    "UPDATE orders SET status = %(status)s, allocation_status = %(allocation_status)s, "
+    "updated_at = %(at)s WHERE id = %(id)s"
+)
+_PG_UPDATE_LINE_ROW = "UPDATE order_lines SET quantity_allocated = %(q)s WHERE id = %(id)s"
+_PG_INSERT_TIMELINE_ROW = (
+    "INSERT INTO order_timeline (order_pk, at, kind, detail) "
+    "VALUES (%(order_pk)s, %(at)s, %(kind)s, %(detail)s)"
+)
+
+
+def _columns(rows: Sequence[Mapping[str, Any]], names: Sequence[str]) -> dict[str, list[Any]]:
+    return {name: [row[name] for row in rows] for name in names}
 
 
 def write_release(
@@ -606,7 +629,7 @@ def write_release(
     timeline: Sequence[dict[str, Any]],
 ) -> None:
     """Write one release: new allocations, balances' allocated (guarded), orders, lines,
-    timeline. On PostgreSQL it is one statement."""
+    timeline. On PostgreSQL the statements go in one pipeline (one round trip)."""
     changes = [{"bid": bid, "d": d} for bid, d in sorted(deltas.items()) if d]
     if session.get_bind().dialect.name != "postgresql":
         insert_allocations(session, allocations)
@@ -633,14 +656,57 @@ def write_release(
             )
         add_timeline_rows(session, timeline)
         return
-    params = {
-        "at": utcnow(),
-        "changes": pg_json(changes),
-        "allocations": pg_json(allocations),
-        "orders": pg_json(orders),
-        "lines": pg_json(lines),
-        "timeline": pg_json(timeline),
-    }
-    changed = pg_rows(session, _PG_WRITE_RELEASE, params)[0].changed
-    if changed != len(changes):
-        raise OversellRefused(f"guarded update refused {len(changes) - changed} balance change(s)")
+    now = utcnow()
+    raw = session.connection().connection.driver_connection
+    assert raw is not None
+    guarded = raw.cursor(binary=True)
+    with raw.pipeline():
+        cur = raw.cursor(binary=True)
+        if len(changes) > FEW:
+            guarded.execute(_PG_CHANGE_ALLOCATED, {"at": now, **_columns(changes, ("bid", "d"))})
+        elif changes:
+            guarded.executemany(_PG_CHANGE_ALLOCATED_ROW, [{**c, "at": now} for c in changes])
+        if len(allocations) > FEW:
+            params = _columns(
+                allocations,
+                (
+                    "order_pk",
+                    "release_id",
+                    "line_sku",
+                    "sku",
+                    "per_unit",
+                    "location",
+                    "batch",
+                    "quantity",
+                    "strategy",
+                    "actor",
+                ),
+            )
+            params["plan"] = [json.dumps(a["plan"]) for a in allocations]
+            cur.execute(_PG_INSERT_ALLOCATIONS, {"at": allocations[0]["created_at"], **params})
+        elif allocations:
+            cur.executemany(
+                _PG_INSERT_ALLOCATION_ROW,
+                [{**a, "plan": json.dumps(a["plan"])} for a in allocations],
+            )
+        if len(orders) > FEW:
+            cur.execute(
+                _PG_UPDATE_ORDERS,
+                {"at": now, **_columns(orders, ("id", "status", "allocation_status"))},
+            )
+        elif orders:
+            cur.executemany(_PG_UPDATE_ORDER_ROW, [{**o, "at": now} for o in orders])
+        if len(lines) > FEW:
+            cur.execute(_PG_UPDATE_LINES, _columns(lines, ("id", "q")))
+        elif lines:
+            cur.executemany(_PG_UPDATE_LINE_ROW, list(lines))
+        if len(timeline) > FEW:
+            cur.execute(
+                _PG_INSERT_TIMELINE, _columns(timeline, ("order_pk", "at", "kind", "detail"))
+            )
+        elif timeline:
+            cur.executemany(_PG_INSERT_TIMELINE_ROW, list(timeline))
+    if changes and guarded.rowcount != len(changes):
+        raise OversellRefused(
+            f"guarded update refused {len(changes) - guarded.rowcount} balance change(s)"
+        )
