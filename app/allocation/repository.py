@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -615,6 +616,95 @@ _PG_INSERT_TIMELINE_ROW = (
 )
 
 
+@functools.lru_cache(maxsize=512)
+def _small_release_sql(changes: int, allocations: int, orders: int, lines: int, notes: int) -> str:
+    """A small release (every part at most FEW rows) as one statement: each part's rows as
+    VALUES lists, so the plan knows their number and updates by primary key. Parameters
+    are positional, part by part, as _small_release_params lays them out."""
+
+    def rows(n: int, row: str) -> str:
+        return ", ".join([row] * n)
+
+    ctes = []
+    if changes:
+        ctes.append(
+            "changed AS (UPDATE stock_balances AS sb"  # noqa: S608
+            " SET allocated = sb.allocated + v.d, updated_at = %s"
+            f" FROM (VALUES {rows(changes, '(%s::bigint, %s::int)')}) AS v(bid, d)"
+            " WHERE sb.id = v.bid AND (v.d <= 0 OR sb.allocated + v.d <= sb.on_hand)"
+            " AND sb.allocated + v.d >= 0 RETURNING sb.id)"
+        )
+    if allocations:
+        ctes.append(
+            "allocated AS (INSERT INTO allocations (order_pk, release_id, line_sku, sku,"  # noqa: S608
+            " per_unit, location, batch, quantity, remaining, consumed, strategy, plan, actor,"
+            " created_at) VALUES "
+            + rows(allocations, "(%s, %s, %s, %s, %s, %s, %s, %s, %s, 0, %s, %s::json, %s, %s)")
+            + ")"
+        )
+    if orders:
+        ctes.append(
+            "ordered AS (UPDATE orders AS o"  # noqa: S608
+            " SET status = v.st, allocation_status = v.al, updated_at = %s"
+            f" FROM (VALUES {rows(orders, '(%s::bigint, %s, %s)')}) AS v(id, st, al)"
+            " WHERE o.id = v.id)"
+        )
+    if lines:
+        ctes.append(
+            "lined AS (UPDATE order_lines AS l SET quantity_allocated = v.q"  # noqa: S608
+            f" FROM (VALUES {rows(lines, '(%s::bigint, %s::int)')}) AS v(id, q)"
+            " WHERE l.id = v.id)"
+        )
+    if notes:
+        ctes.append(
+            "noted AS (INSERT INTO order_timeline (order_pk, at, kind, detail) VALUES "  # noqa: S608
+            + rows(notes, "(%s, %s, %s, %s)")
+            + ")"
+        )
+    final = "SELECT count(*) FROM changed" if changes else "SELECT 0"
+    return ("WITH " + ", ".join(ctes) + " " + final) if ctes else final
+
+
+def _small_release_params(
+    now: datetime,
+    changes: Sequence[Mapping[str, Any]],
+    allocations: Sequence[Mapping[str, Any]],
+    orders: Sequence[Mapping[str, Any]],
+    lines: Sequence[Mapping[str, Any]],
+    timeline: Sequence[Mapping[str, Any]],
+) -> list[Any]:
+    params: list[Any] = []
+    if changes:
+        params.append(now)
+        for c in changes:
+            params += (c["bid"], c["d"])
+    for a in allocations:
+        params += (
+            a["order_pk"],
+            a["release_id"],
+            a["line_sku"],
+            a["sku"],
+            a["per_unit"],
+            a["location"],
+            a["batch"],
+            a["quantity"],
+            a["quantity"],
+            a["strategy"],
+            json.dumps(a["plan"]),
+            a["actor"],
+            a["created_at"],
+        )
+    if orders:
+        params.append(now)
+        for o in orders:
+            params += (o["id"], o["status"], o["allocation_status"])
+    for line in lines:
+        params += (line["id"], line["q"])
+    for t in timeline:
+        params += (t["order_pk"], t["at"], t["kind"], t["detail"])
+    return params
+
+
 def _columns(rows: Sequence[Mapping[str, Any]], names: Sequence[str]) -> dict[str, list[Any]]:
     return {name: [row[name] for row in rows] for name in names}
 
@@ -629,7 +719,8 @@ def write_release(
     timeline: Sequence[dict[str, Any]],
 ) -> None:
     """Write one release: new allocations, balances' allocated (guarded), orders, lines,
-    timeline. On PostgreSQL the statements go in one pipeline (one round trip)."""
+    timeline. On PostgreSQL a small release is one statement, a large one a statement
+    per table in one pipeline (one round trip)."""
     changes = [{"bid": bid, "d": d} for bid, d in sorted(deltas.items()) if d]
     if session.get_bind().dialect.name != "postgresql":
         insert_allocations(session, allocations)
@@ -657,6 +748,15 @@ def write_release(
         add_timeline_rows(session, timeline)
         return
     now = utcnow()
+    parts = (changes, allocations, orders, lines, timeline)
+    if all(len(part) <= FEW for part in parts):  # a single release: one statement
+        sql = _small_release_sql(*(len(part) for part in parts))
+        changed = pg_rows(session, sql, _small_release_params(now, *parts))[0][0]
+        if changed != len(changes):
+            raise OversellRefused(
+                f"guarded update refused {len(changes) - changed} balance change(s)"
+            )
+        return
     raw = session.connection().connection.driver_connection
     assert raw is not None
     guarded = raw.cursor(binary=True)
