@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from datetime import date, datetime
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from app.db import dialect_insert, insert_for, pg_driver, pg_json, pg_rows, prepared, table_of
@@ -437,8 +439,50 @@ ORDER BY p.sku, b.location, b.batch
 """
 
 
+# The same facts as one JSON value, for a statement that reads them alongside its own
+# work (webhook ingest: with storing the event and locking its order).
+PG_SHIPPING_FACTS_JSON = (
+    "(SELECT json_agg(json_build_array(sku, strategy, bundle, location, batch, on_hand,"  # noqa: S608
+    " allocated, kind, sequence, received_at, expiry) ORDER BY sku, location, batch)"
+    f" FROM ({_PG_SHIPPING_FACTS}) AS facts)"
+)
+_PREFETCHED = "ledger.prefetched_facts"  # session.info: facts read by another statement
+
+
+class _FactRow(NamedTuple):
+    sku: str
+    strategy: str | None
+    bundle: str
+    location: str | None
+    batch: str | None
+    on_hand: int | None
+    allocated: int | None
+    kind: str | None
+    sequence: int | None
+    received_at: datetime | None
+    expiry: date | None
+
+
+def prefetched_shipping_facts(session: Session, skus: Iterable[str], rows: Any) -> None:
+    """Keep facts that a statement read with PG_SHIPPING_FACTS_JSON for `skus`, for the
+    next shipping_facts call of this transaction (used once, then read afresh)."""
+    parsed = []
+    for r in rows or ():
+        received_at = datetime.fromisoformat(r[9]) if r[9] else None
+        expiry = date.fromisoformat(r[10]) if r[10] else None
+        parsed.append(_FactRow._make((*r[:9], received_at, expiry)))
+    session.info[_PREFETCHED] = (frozenset(skus), parsed)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_prefetched(session: Session, transaction: Any) -> None:
+    if transaction.parent is None:
+        session.info.pop(_PREFETCHED, None)
+
+
 def shipping_facts(session: Session, skus: Iterable[str]) -> ShippingFacts:
-    """Products (strategy, bundle kind) and every balance of `skus` in one round trip.
+    """Products (strategy, bundle kind) and every balance of `skus` in one round trip
+    (none when the transaction's first statement prefetched them).
 
     SKUs it finds are remembered for the transaction, so `ensure_products` skips them.
     """
@@ -446,8 +490,11 @@ def shipping_facts(session: Session, skus: Iterable[str]) -> ShippingFacts:
     facts = ShippingFacts({}, {}, {sku: [] for sku in wanted})
     if not wanted:
         return facts
+    prefetched = session.info.pop(_PREFETCHED, None)
     rows: Iterable[Any]
-    if pg_driver(session) is not None:
+    if prefetched is not None and prefetched[0].issuperset(wanted):
+        rows = [r for r in prefetched[1] if r.sku in facts.places]
+    elif pg_driver(session) is not None:
         rows = pg_rows(session, _PG_SHIPPING_FACTS, {"skus": pg_json(wanted)})
     else:
         stmt = prepared(session, "ledger.shipping_facts", _shipping_facts_statement)

@@ -9,7 +9,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from app.db import dialect_insert, insert_for, pg_driver, pg_rows, prepared, table_of
+from app.db import dialect_insert, insert_for, pg_driver, pg_json, pg_rows, prepared, table_of
+from app.ledger.repository import PG_SHIPPING_FACTS_JSON
 from app.orders.repository import pg_lock_order_sql
 from app.timeutil import utcnow
 from app.webhooks.models import EventConflict, InboxEvent
@@ -53,7 +54,8 @@ _PG_INSERT_EVENT = (
 
 _STORED = f"WITH stored AS ({_PG_INSERT_EVENT}) "  # noqa: S608 - model names
 _PG_STORE_EVENT_AND_LOCK_ORDER = _STORED + pg_lock_order_sql(
-    gate="FROM stored", first="(SELECT id FROM stored) AS event_pk"
+    gate="FROM stored",
+    first=f"(SELECT id FROM stored) AS event_pk, {PG_SHIPPING_FACTS_JSON} AS facts",  # noqa: S608
 )
 
 
@@ -77,12 +79,21 @@ def insert_event(session: Session, **values: Any) -> int | None:
     return session.connection().execute(stmt, params).scalar()
 
 
-def store_event_and_lock_order(session: Session, **values: Any) -> tuple[int, Any] | None:
+def store_event_and_lock_order(
+    session: Session, *, facts_for: Sequence[str], **values: Any
+) -> tuple[int, Any] | None:
     """PostgreSQL: insert_event and, only for a new event, lock its order (fetch-or-create,
-    as orders' lock_order) in the same statement. Returns (event pk, the order row for
-    orders' adopt_locked_order), or None when the event was already stored."""
+    as orders' lock_order) and read the shipping facts of `facts_for` (the SKUs it ships),
+    all in one statement. Returns (event pk, the row: `facts` for the ledger's
+    prefetched_shipping_facts, the order's columns last for orders' adopt_locked_order),
+    or None when the event was already stored.
+
+    The facts are read as the statement starts, before it may wait for the order's lock:
+    they choose where stock is taken from, as ever without locking balances, which the
+    movements then change by addition."""
     params = _event_params(values)
     params["now"] = params["received_at"]
+    params["skus"] = pg_json(sorted(set(facts_for)))
     rows = pg_rows(session, _PG_STORE_EVENT_AND_LOCK_ORDER, params)
     return (int(rows[0][0]), rows[0]) if rows else None
 

@@ -13,6 +13,7 @@ from sqlalchemy import exc
 from sqlalchemy.orm import Session
 
 from app.db import Database, StorageUnavailable, pg_driver
+from app.ledger import repository as ledger_repo
 from app.orders import repository as orders_repo
 from app.orders.domain import OrderEvent, ParkEvent
 from app.orders.models import Order
@@ -102,17 +103,24 @@ def _store_and_lock(
     session: Session, event: OrderEvent, sha: str, payload: str
 ) -> tuple[int, tuple[Order, bool] | None] | None:
     """Store a new event as applied (None if already stored) and, on PostgreSQL, lock its
-    order in the same round trip (else apply_order_event locks it)."""
+    order and read the shipping facts of what it ships in the same round trip (else
+    apply_order_event locks it and the ledger reads them)."""
     if pg_driver(session) is None:
         event_pk = _store(session, event, sha, payload, status="applied", applied_at=utcnow())
         return None if event_pk is None else (event_pk, None)
+    ships = [line.sku for line in event.lines] if event.event_type == "order_shipped" else []
     stored = inbox.store_event_and_lock_order(
-        session, **_inbox_values(event, sha, payload), status="applied", applied_at=utcnow()
+        session,
+        facts_for=ships,
+        **_inbox_values(event, sha, payload),
+        status="applied",
+        applied_at=utcnow(),
     )
     if stored is None:
         return None
-    event_pk, order_row = stored
-    return event_pk, orders_repo.adopt_locked_order(session, order_row)
+    event_pk, row = stored
+    ledger_repo.prefetched_shipping_facts(session, ships, row.facts)
+    return event_pk, orders_repo.adopt_locked_order(session, row)
 
 
 def _park_new(session: Session, event: OrderEvent, sha: str, payload: str, reason: str) -> Received:
