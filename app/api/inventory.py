@@ -135,7 +135,7 @@ def replenishment() -> ResponseReturnValue:
 @bp.post("/transfers")
 def create_transfer() -> ResponseReturnValue:
     data = TransferSchema().load(json_body())
-    with db().write() as session:
+    def work(session: Any) -> tuple[dict[str, Any], bool]:
         moved, created = locations.transfer(
             session,
             sku=data["sku"],
@@ -148,7 +148,10 @@ def create_transfer() -> ResponseReturnValue:
             actor=_actor(),
             negative_policy=_negative_policy(),
         )
-        body = {"reference": data["reference"], "movements": [movement_json(m) for m in moved]}
+        movements = [movement_json(m) for m in moved]
+        return {"reference": data["reference"], "movements": movements}, created
+
+    body, created = db().run(work)  # retried on a deadlock with a concurrent release
     return body, 201 if created else 200
 
 
@@ -250,7 +253,7 @@ def create_receipt() -> ResponseReturnValue:
         )
         for ln in data["lines"]
     ]
-    with db().write() as session:
+    def work(session: Any) -> tuple[dict[str, Any], bool]:
         moved, created = receiving.receive(
             session,
             reference=data["reference"],
@@ -260,7 +263,10 @@ def create_receipt() -> ResponseReturnValue:
             actor=_actor(),
             reason=data["reason"],
         )
-        body = {"reference": data["reference"], "movements": [movement_json(m) for m in moved]}
+        movements = [movement_json(m) for m in moved]
+        return {"reference": data["reference"], "movements": movements}, created
+
+    body, created = db().run(work)  # retried on a deadlock with a concurrent release
     return body, 201 if created else 200
 
 
@@ -302,11 +308,13 @@ def get_stocktake(stocktake_id: int) -> ResponseReturnValue:
 def submit_counts(stocktake_id: int) -> ResponseReturnValue:
     data = CountsSchema().load(json_body())
     counts = [(c["sku"], c["batch"] or "", c["counted"]) for c in data["counts"]]
-    with db().write() as session:
+    def work(session: Any) -> dict[str, Any]:
         st = stocktake.submit_counts(
             session, stocktake_id, counts, actor=_actor(), negative_policy=_negative_policy()
         )
         return stocktake.stocktake_json(session, st)
+
+    return db().run(work)  # retried on a deadlock with a concurrent release
 
 
 # --- returns --------------------------------------------------------------------------
@@ -337,7 +345,7 @@ def create_return(order_id: int) -> ResponseReturnValue:
         returns.ReturnLine(ln["sku"], ln["quantity"], ln["disposition"], ln["location"])
         for ln in data["lines"]
     ]
-    with db().write() as session:
+    def work(session: Any) -> tuple[dict[str, Any], bool]:
         moved, created = returns.receive_return(
             session,
             account_id=acct,
@@ -352,6 +360,9 @@ def create_return(order_id: int) -> ResponseReturnValue:
             "reference": data["reference"],
             "movements": [movement_json(m) for m in moved],
         }
+        return body, created
+
+    body, created = db().run(work)  # retried on a deadlock with a concurrent release
     return body, 201 if created else 200
 
 
@@ -388,8 +399,9 @@ def import_stock() -> ResponseReturnValue:
         text = request.get_data().decode("utf-8-sig")
     except UnicodeDecodeError:
         raise ApiError("the CSV must be UTF-8", 400) from None
-    with db().write() as session:
-        result = csvio.import_stock(session, text, actor=_actor(), source="api")
+    actor = _actor()
+    # retried on a deadlock with a concurrent release
+    result = db().run(lambda session: csvio.import_stock(session, text, actor=actor, source="api"))
     return {
         "rows": result.rows,
         "movements": result.movements,
