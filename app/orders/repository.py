@@ -24,14 +24,12 @@ from app.orders.models import Order, OrderLine, TimelineEntry
 from app.timeutil import utcnow
 
 ORDER_COLUMNS = tuple(c.name for c in table_of(Order).c)
-_ORDER_COLUMNS = ORDER_COLUMNS
 # What apply_order_event may change; written back by save_order.
 _ORDER_MUTABLE = tuple(
-    name for name in _ORDER_COLUMNS if name not in ("id", "account_id", "order_id", "created_at")
+    name for name in ORDER_COLUMNS if name not in ("id", "account_id", "order_id", "created_at")
 )
 _ORDER_JSON = frozenset(("destination", "packages"))
 _LOCKED = "orders.locked"  # session.info key: pks of orders lock_order read by the driver
-
 
 
 def pg_lock_order_sql(gate: str = "", first: str = "") -> str:
@@ -42,7 +40,7 @@ def pg_lock_order_sql(gate: str = "", first: str = "") -> str:
     stores its event, so a new event stores and locks in one statement and a duplicate
     touches no order (see app.webhooks.inbox.store_event_and_lock_order).
     """
-    returning = ", ".join((first, *_ORDER_COLUMNS) if first else _ORDER_COLUMNS)
+    returning = ", ".join((first, *ORDER_COLUMNS) if first else ORDER_COLUMNS)
     return (
         "INSERT INTO orders"
         " (account_id, order_id, status, allocation_status, created_at, updated_at)"
@@ -115,7 +113,7 @@ def _is_new(order: Order) -> bool:
 def adopt_locked_order(session: Session, row: Any) -> tuple[Order, bool]:
     """The session's Order for a row pg_lock_order_sql returned (its columns last), as if
     the ORM had loaded it (see app.db.adopt). Returns (order, created) like lock_order."""
-    order = adopt(session, Order, _ORDER_COLUMNS, row[len(row) - len(_ORDER_COLUMNS) :])
+    order = adopt(session, Order, ORDER_COLUMNS, row[len(row) - len(ORDER_COLUMNS) :])
     session.info.setdefault(_LOCKED, set()).add(order.id)
     return order, _is_new(order)
 
@@ -206,21 +204,10 @@ def replace_lines(session: Session, order_pk: int, event: OrderEvent, *, had_lin
             session, _PG_INSERT_LINES, {"order_pk": order_pk, "lines": pg_json(_line_rows(event))}
         )
         return
-    rows = []
-    for number, (line, detail) in enumerate(zip(event.lines, event.line_details, strict=True)):
-        rows.append(
-            {
-                "order_pk": order_pk,
-                "line_no": number + 1,
-                "item_id": line.item_id,
-                "sku": line.sku,
-                "description": line.description,
-                "quantity": line.quantity,
-                "quantity_allocated": 0,
-                "weight": detail.get("weight"),
-                "value": detail.get("value"),
-            }
-        )
+    rows = [
+        {"order_pk": order_pk, "line_no": number, "quantity_allocated": 0, **row}
+        for number, row in enumerate(_line_rows(event), start=1)
+    ]
     session.connection().execute(sa.insert(table_of(OrderLine)), rows)
 
 
