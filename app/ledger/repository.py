@@ -95,7 +95,9 @@ assert tuple(_MOVEMENT_TYPES) == _MOVEMENT_COLUMNS
 
 # ensure_products + insert_movements + apply_to_balances as one PostgreSQL statement:
 # only the movements actually inserted (new keys) reach the balances, whose rows are
-# upserted in (sku, location, batch) order, the lock order every writer keeps.
+# upserted in (sku, location, batch) order, the lock order every writer keeps: SKUs in
+# code-point order (as Python sorts them for allocation's lock_balances, whatever the
+# database's collation), each SKU's rows in the order of the balances' unique index.
 _PG_NEW_PRODUCTS = """
 WITH new_products AS (
     INSERT INTO products (sku, tracking, bundle, created_at)
@@ -112,7 +114,7 @@ moved AS (
 ), balances AS (
     INSERT INTO stock_balances (sku, location, batch, on_hand, allocated, updated_at)
     SELECT sku, location, batch, sum(quantity), 0, %(now)s FROM moved
-    GROUP BY sku, location, batch ORDER BY sku, location, batch
+    GROUP BY sku, location, batch ORDER BY sku COLLATE "C", location, batch
     ON CONFLICT (sku, location, batch) DO UPDATE
     SET on_hand = stock_balances.on_hand + excluded.on_hand, updated_at = excluded.updated_at
     RETURNING sku, location, batch, on_hand
