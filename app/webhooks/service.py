@@ -12,7 +12,7 @@ from marshmallow import ValidationError
 from sqlalchemy import exc
 from sqlalchemy.orm import Session
 
-from app.db import Database, StorageUnavailable, pg_driver
+from app.db import Database, StorageUnavailable
 from app.ledger import repository as ledger_repo
 from app.orders import repository as orders_repo
 from app.orders.domain import OrderEvent, ParkEvent
@@ -45,7 +45,7 @@ def receive_order_event(db: Database, document: dict[str, Any], raw: bytes) -> R
     payload = raw.decode("utf-8")
 
     def work(session: Session) -> Received:
-        stored = _store_and_lock(session, event, sha, payload)
+        stored = _store_and_lock(session, event, sha, payload, one_statement=db.is_postgres)
         if stored is None:
             return _redelivery(session, event, sha, payload)
         event_pk, locked = stored
@@ -100,12 +100,12 @@ def _inbox_values(event: OrderEvent, sha: str, payload: str) -> dict[str, Any]:
 
 
 def _store_and_lock(
-    session: Session, event: OrderEvent, sha: str, payload: str
+    session: Session, event: OrderEvent, sha: str, payload: str, *, one_statement: bool
 ) -> tuple[int, tuple[Order, bool] | None] | None:
-    """Store a new event as applied (None if already stored) and, on PostgreSQL, lock its
-    order and read the shipping facts of what it ships in the same round trip (else
-    apply_order_event locks it and the ledger reads them)."""
-    if pg_driver(session) is None:
+    """Store a new event as applied (None if already stored) and, with `one_statement`
+    (PostgreSQL), lock its order and read the shipping facts of what it ships in the
+    same round trip (else apply_order_event locks it and the ledger reads them)."""
+    if not one_statement:
         event_pk = _store(session, event, sha, payload, status="applied", applied_at=utcnow())
         return None if event_pk is None else (event_pk, None)
     ships = [line.sku for line in event.lines] if event.event_type == "order_shipped" else []
