@@ -110,7 +110,7 @@ moved AS (
     SELECT *, %(now)s FROM json_to_recordset(%(movements)s::json)
         AS m({", ".join(f"{c} {t}" for c, t in _MOVEMENT_TYPES.items())})
     ON CONFLICT (key) DO NOTHING
-    RETURNING *
+    RETURNING id, key, sku, quantity, type, location, batch
 ), balances AS (
     INSERT INTO stock_balances (sku, location, batch, on_hand, allocated, updated_at)
     SELECT sku, location, batch, sum(quantity), 0, %(now)s FROM moved
@@ -131,7 +131,8 @@ def append_movements(
     session: Session, movements: Sequence[NewMovement]
 ) -> tuple[list[Any], dict[tuple[str, str, str], int]]:
     """Append movements whose key is new, creating unseen SKUs, and add exactly those to
-    their balances. Returns (inserted rows, new on hand per touched balance)."""
+    their balances. Returns (inserted rows: at least id, key, sku, quantity, type,
+    location and batch; new on hand per touched balance)."""
     if not movements:
         return [], {}
     if pg_driver(session) is None:
