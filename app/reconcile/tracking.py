@@ -32,7 +32,7 @@ from app.timeutil import utcnow
 from app.webhooks import inbox
 from app.webhooks.models import InboxEvent
 from app.webhooks.schemas import flatten_errors
-from app.webhooks.service import fingerprint
+from app.webhooks.service import body_sha256, same_body
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +102,7 @@ def receive_tracking(
     except ValidationError as error:
         raise ValidationError(flatten_errors(error.messages)) from None
     event_id = dedupe_id(data)
-    sha = fingerprint(document)
+    sha = body_sha256(raw)
     payload = raw.decode("utf-8")
     order_number = data["order_number"]
 
@@ -134,7 +134,7 @@ def receive_tracking(
         if pk is None:
             stored = inbox.get_event(session, account_id, event_id)
             assert stored is not None
-            if stored.body_sha256 == sha:
+            if same_body(stored, sha, payload):
                 return Outcome("duplicate", event_id)
             inbox.store_conflict(session, account_id, event_id, sha, payload)
             return Outcome("conflict", event_id, "same tracking key with a different body")

@@ -20,6 +20,7 @@ from app.orders.models import Order
 from app.orders.service import apply_order_event
 from app.timeutil import utcnow
 from app.webhooks import inbox
+from app.webhooks.models import InboxEvent
 from app.webhooks.schemas import load_order_event
 
 log = logging.getLogger(__name__)
@@ -38,10 +39,26 @@ def fingerprint(document: Any) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def body_sha256(raw: bytes) -> str:
+    """What the inbox keeps of a body to recognise its redelivery (hash of the bytes)."""
+    return hashlib.sha256(raw).hexdigest()
+
+
+def same_body(stored: InboxEvent, sha: str, payload: str) -> bool:
+    """Whether a redelivered body is the stored one: byte for byte, or the same JSON
+    in another key order or spacing (anything else is a conflict kept for review)."""
+    if stored.body_sha256 == sha:
+        return True
+    try:
+        return fingerprint(json.loads(stored.payload)) == fingerprint(json.loads(payload))
+    except ValueError:
+        return False
+
+
 def receive_order_event(db: Database, document: dict[str, Any], raw: bytes) -> Received:
     """Store and apply one validated order event; the answer is only given after commit."""
     event = load_order_event(document)
-    sha = fingerprint(document)
+    sha = body_sha256(raw)
     payload = raw.decode("utf-8")
 
     def work(session: Session) -> Received:
@@ -68,7 +85,7 @@ def receive_order_event(db: Database, document: dict[str, Any], raw: bytes) -> R
 def _redelivery(session: Session, event: OrderEvent, sha: str, payload: str) -> Received:
     stored = inbox.get_event(session, event.account_id, event.event_id)
     assert stored is not None
-    if stored.body_sha256 == sha:
+    if same_body(stored, sha, payload):
         return Received("duplicate", event.event_id)
     inbox.store_conflict(session, event.account_id, event.event_id, sha, payload)
     return Received(

@@ -89,6 +89,21 @@ def test_same_tracking_update_again_is_a_duplicate_with_no_second_fetch(client, 
     assert len(starshipit.detail_calls) == 1
 
 
+def test_same_tracking_update_with_reordered_keys_is_a_duplicate_not_a_conflict(
+    client, engine, starshipit
+):
+    created(client)
+    body = example("tracking_printed")
+    post_tracking(client, body)
+    raw = json.dumps(dict(reversed(list(body.items()))), indent=2).encode()
+
+    again = client.post(URL, data=raw, headers=signed_headers(raw))
+
+    assert again.json["status"] == "duplicate"
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM event_conflicts")).scalar() == 0
+
+
 def test_cancelled_label_is_stored_and_ignored_without_a_fetch(client, engine, starshipit):
     body = example("tracking_printed") | {"tracking_status": "Cancelled"}
 
