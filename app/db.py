@@ -250,10 +250,20 @@ def pg_rows(session: Session, sql: str, params: Any) -> list[Any]:
         raise exc.DBAPIError.instance(sql, params, error, psycopg.Error) from error
 
 
-def adopt(session: Session, model: type[M], columns: Sequence[str], row: Sequence[Any]) -> M:
+def adopt(
+    session: Session,
+    model: type[M],
+    columns: Sequence[str],
+    row: Sequence[Any],
+    *,
+    attach: bool = True,
+) -> M:
     """The session's `model` instance for a row the driver read (values in `columns`
     order), as if the ORM had loaded it with populate_existing: an instance already in
-    the session takes the row's values; timestamps are made UTC like UTCDateTime does."""
+    the session takes the row's values; timestamps are made UTC like UTCDateTime does.
+
+    With attach=False a new instance stays detached: for a caller that writes the row
+    itself and knows nothing in the transaction loads it through the session."""
     values = {
         name: as_utc(value) if isinstance(value, datetime) else value
         for name, value in zip(columns, row, strict=True)
@@ -261,17 +271,24 @@ def adopt(session: Session, model: type[M], columns: Sequence[str], row: Sequenc
     mapper = sa.inspect(model)
     if not mapper.configured:
         sa.orm.configure_mappers()
+    if not attach:
+        return cast(M, _detached(mapper, values))
     key = mapper.identity_key_from_primary_key([values[c.key] for c in mapper.primary_key])
     instance = session.identity_map.get(key)
     if instance is None:
-        instance = mapper.class_manager.new_instance()
-        sa.inspect(instance).dict.update(values)  # loaded state, as the ORM's loader sets it
-        make_transient_to_detached(instance)
+        instance = _detached(mapper, values)
         session.add(instance)
     else:
         for name, value in values.items():
             set_committed_value(instance, name, value)
     return cast(M, instance)
+
+
+def _detached(mapper: Any, values: dict[str, Any]) -> Any:
+    instance = mapper.class_manager.new_instance()
+    sa.inspect(instance).dict.update(values)  # loaded state, as the ORM's loader sets it
+    make_transient_to_detached(instance)
+    return instance
 
 
 def pg_json(rows: Any) -> str:

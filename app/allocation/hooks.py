@@ -27,6 +27,12 @@ def allocated_units(session: Session, order: Order) -> int:
     return repo.live_units(session, order.id)
 
 
+def loads_orders(session: Session) -> bool:
+    """Whether the hooks below may load orders through the session while an event
+    applies (only with allocation on), so the event's order must be the session's."""
+    return config_of(session).enabled
+
+
 def reads_lines(session: Session, order: Order) -> bool:
     """Whether the hooks below may read the order's lines from the database (so new lines
     must be written before they run, not with the order row at the end)."""

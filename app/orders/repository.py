@@ -110,10 +110,13 @@ def _is_new(order: Order) -> bool:
     return order.content_at is None and order.deleted_at is None and order.shipped_at is None
 
 
-def adopt_locked_order(session: Session, row: Any) -> tuple[Order, bool]:
+def adopt_locked_order(session: Session, row: Any, *, attach: bool = True) -> tuple[Order, bool]:
     """The session's Order for a row pg_lock_order_sql returned (its columns last), as if
-    the ORM had loaded it (see app.db.adopt). Returns (order, created) like lock_order."""
-    order = adopt(session, Order, ORDER_COLUMNS, row[len(row) - len(ORDER_COLUMNS) :])
+    the ORM had loaded it (see app.db.adopt), or with attach=False a detached Order
+    (for an event whose hooks load no order: save_order writes it). Returns (order,
+    created) like lock_order."""
+    values = row[len(row) - len(ORDER_COLUMNS) :]
+    order = adopt(session, Order, ORDER_COLUMNS, values, attach=attach)
     session.info.setdefault(_LOCKED, set()).add(order.id)
     return order, _is_new(order)
 
@@ -150,7 +153,8 @@ def save_order(
     # The row is written: the instance leaves the session rather than be compared
     # column by column at the next flush (it stays readable, and a later load in this
     # transaction reads the saved row).
-    session.expunge(order)
+    if order in session:
+        session.expunge(order)
     session.flush()  # anything else the event changed through the ORM
 
 

@@ -12,6 +12,7 @@ from marshmallow import ValidationError
 from sqlalchemy import exc
 from sqlalchemy.orm import Session
 
+from app.allocation import hooks as allocation
 from app.db import Database, StorageUnavailable
 from app.ledger import repository as ledger_repo
 from app.orders import repository as orders_repo
@@ -137,7 +138,8 @@ def _store_and_lock(
         return None
     event_pk, row = stored
     ledger_repo.prefetched_shipping_facts(session, ships, row.facts)
-    return event_pk, orders_repo.adopt_locked_order(session, row)
+    attach = allocation.loads_orders(session)
+    return event_pk, orders_repo.adopt_locked_order(session, row, attach=attach)
 
 
 def _park_new(session: Session, event: OrderEvent, sha: str, payload: str, reason: str) -> Received:
