@@ -21,7 +21,7 @@ from typing import Any, TypeVar, cast
 
 import psycopg
 import sqlalchemy as sa
-from psycopg.rows import namedtuple_row
+from psycopg.rows import namedtuple_row, no_result
 from sqlalchemy import event, exc
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.orm import DeclarativeBase, Session, make_transient_to_detached, sessionmaker
@@ -244,10 +244,28 @@ def pg_rows(session: Session, sql: str, params: Any) -> list[Any]:
     driver = pg_driver(session)
     assert driver is not None, "pg_rows is for PostgreSQL"
     try:
-        with driver.cursor(row_factory=namedtuple_row) as cursor:
+        with driver.cursor(row_factory=_rows_of(sql)) as cursor:
             return cursor.execute(sql, params).fetchall()
     except psycopg.Error as error:
         raise exc.DBAPIError.instance(sql, params, error, psycopg.Error) from error
+
+
+_ROW_MAKERS: dict[str, Any] = {}
+
+
+def _rows_of(sql: str) -> Any:
+    """psycopg's namedtuple_row for fixed SQL, whose columns never change: the row type
+    is made once per statement instead of looked up from its column names each time."""
+
+    def row_factory(cursor: Any) -> Any:
+        make = _ROW_MAKERS.get(sql)
+        if make is None:
+            make = namedtuple_row(cursor)
+            if make is not no_result:
+                _ROW_MAKERS[sql] = make
+        return make
+
+    return row_factory
 
 
 def adopt(
