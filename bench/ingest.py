@@ -1,12 +1,13 @@
 """Webhook ingest benchmark: stockmirror vs the raw reference, same run, same database.
 
-    .venv/bin/python bench/ingest.py            # or: make bench-ingest
+    .venv/bin/python bench/ingest.py            # after make test (or make run) made .venv
     .venv/bin/python bench/ingest.py --record   # also append the figures to bench/RESULTS.md
 
 Starts stockmirror (gunicorn, 2 workers) and ../shared/bench/raw_reference (gunicorn, 2
 workers) on one fresh PostgreSQL database, drives both with the same stream of unique
 signed `order_shipped` events (1–4 lines each over 1,000 SKUs), alternating runs, and
-prints events/s for each, the ratio, p50/p99 latency, and p99 at a fixed 200 events/s.
+prints events/s for each, the ratio, p50/p99 latency, and p99 at a fixed 200 events/s
+(medians over the repeats, throughput and latency runs alike).
 Afterwards every event must be accounted for in the ledger.
 """
 
@@ -204,10 +205,17 @@ def main() -> None:
                     f"  run {r + 1} {name:12s} {result.rate:8.0f} events/s  p50 {result.percentile(50):6.1f} ms  p99 {result.percentile(99):6.1f} ms  errors {result.errors}"
                 )
 
-        paced: dict[str, Result] = {}
-        for name in ("reference", "stockmirror"):
-            count = int(args.rate * args.rate_seconds)
-            paced[name] = fixed_rate(servers[name], events(name, f"paced{name}", count), args.rate)
+        # The latency run is repeated too: one stall of this shared VM (a slow WAL fsync)
+        # sets a single run's p99, whichever server it hits.
+        paced: dict[str, list[Result]] = {"reference": [], "stockmirror": []}
+        for r in range(args.repeats):
+            for name in ("reference", "stockmirror"):
+                count = int(args.rate * args.rate_seconds)
+                reqs = events(name, f"paced{r}{name}", count)
+                paced[name].append(fixed_rate(servers[name], reqs, args.rate))
+                print(
+                    f"  paced {r + 1} {name:12s} at {args.rate:.0f} events/s  p99 {paced[name][-1].percentile(99):6.1f} ms"
+                )
     finally:
         for proc in (sm, ref):
             proc.terminate()
@@ -238,18 +246,23 @@ def main() -> None:
         f"| server | events/s (median of {args.repeats}) | p50 ms | p99 ms | p99 ms at {args.rate:.0f} ev/s | errors | all accounted for |",
         "|---|---|---|---|---|---|---|",
     ]
+    paced_p99 = {name: median([r.percentile(99) for r in paced[name]]) for name in paced}
     for name, rate, ok in (("reference", ref_rate, ref_ok), ("stockmirror", sm_rate, sm_ok)):
         p50 = median([r.percentile(50) for r in runs[name]])
         p99 = median([r.percentile(99) for r in runs[name]])
-        errors = sum(r.errors for r in runs[name]) + paced[name].errors
+        errors = sum(r.errors for r in runs[name] + paced[name])
         lines.append(
-            f"| {name} | {rate:.0f} | {p50:.1f} | {p99:.1f} | {paced[name].percentile(99):.1f} | {errors} | {'yes' if ok else 'NO'} |"
+            f"| {name} | {rate:.0f} | {p50:.1f} | {p99:.1f} | {paced_p99[name]:.1f} | {errors} | {'yes' if ok else 'NO'} |"
         )
     ratio = sm_rate / ref_rate if ref_rate else float("nan")
     summary = (
         "\n".join(lines) + f"\n\nratio stockmirror / reference = **{ratio:.2f}** (goal ≥ 0.6); "
     )
-    summary += f"stockmirror p99 at {args.rate:.0f} events/s = {paced['stockmirror'].percentile(99):.1f} ms (goal < 25 ms)\n"
+    each = ", ".join(f"{r.percentile(99):.1f}" for r in paced["stockmirror"])
+    summary += (
+        f"stockmirror p99 at {args.rate:.0f} events/s = {paced_p99['stockmirror']:.1f} ms, median of"
+        f" {args.repeats} runs of {args.rate_seconds:.0f} s ({each}) (goal < 25 ms)\n"
+    )
     print()
     print(summary)
     print(
