@@ -10,6 +10,7 @@ serialization failures, a bounded number of times.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import random
@@ -282,16 +283,14 @@ def adopt(
 
     With attach=False a new instance stays detached: for a caller that writes the row
     itself and knows nothing in the transaction loads it through the session."""
-    values = {
-        name: as_utc(value) if isinstance(value, datetime) else value
-        for name, value in zip(columns, row, strict=True)
-    }
-    mapper = sa.inspect(model)
-    if not mapper.configured:
-        sa.orm.configure_mappers()
+    mapper, times, key_columns = _adoption(cast(type, model), tuple(columns))
+    values = dict(zip(columns, row, strict=True))
+    for name in times:
+        if values[name] is not None:
+            values[name] = as_utc(values[name])
     if not attach:
         return cast(M, _detached(mapper, values))
-    key = mapper.identity_key_from_primary_key([values[c.key] for c in mapper.primary_key])
+    key = mapper.identity_key_from_primary_key([values[name] for name in key_columns])
     instance = session.identity_map.get(key)
     if instance is None:
         instance = _detached(mapper, values)
@@ -300,6 +299,20 @@ def adopt(
         for name, value in values.items():
             set_committed_value(instance, name, value)
     return cast(M, instance)
+
+
+@functools.cache
+def _adoption(model: type[Any], columns: tuple[str, ...]) -> tuple[Any, tuple[str, ...], list[str]]:
+    """What adopt needs to know of `model` for rows of `columns`, worked out once: its
+    mapper, which of the columns hold timestamps, and its primary key's columns."""
+    mapper = sa.inspect(model)
+    if not mapper.configured:
+        sa.orm.configure_mappers()
+    table = mapper.local_table
+    times = tuple(
+        name for name in columns if isinstance(table.c[name].type, (UTCDateTime, sa.DateTime))
+    )
+    return mapper, times, [c.key for c in mapper.primary_key]
 
 
 def _detached(mapper: Any, values: dict[str, Any]) -> Any:
