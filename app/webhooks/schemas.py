@@ -149,9 +149,38 @@ class _Refer(Exception):
     """The plain check is not sure: the schemas decide (and word any error)."""
 
 
-_PLACES = Decimal("0.0001")  # ItemSchema.value's places
-# Header strings: (name, maximum length) as OrderSchema declares them.
-_OPTIONAL_TEXT = (("status", None), ("reference", 200), ("platform", 100), ("carrier", 100))
+def _length(schema: Schema, name: str) -> tuple[int, int | None]:
+    """(shortest, longest) a string field of `schema` accepts, from its Length rule."""
+    for rule in schema.fields[name].validators:
+        if isinstance(rule, validate.Length):
+            return rule.min or 0, rule.max
+    return 0, None
+
+
+def _minimum(schema: Schema, name: str) -> int | None:
+    field = schema.fields[name]
+    assert isinstance(field, StrictInt)
+    return field.minimum
+
+
+# What the plain check needs of the schemas, read from them once.
+_order_schema, _item_schema = OrderSchema(), ItemSchema()
+_EVENT_ID = _length(_envelope, "event_id")
+_ACCOUNT_ID = _length(_envelope, "account_id")
+_ORDER_NUMBER = _length(_order_schema, "order_number")
+_HEADER_TEXT = tuple(
+    (name, _length(_order_schema, name))
+    for name in ("status", "reference", "platform", "carrier", "carrier_name")
+)
+_SKU = _length(_item_schema, "sku")
+_DESCRIPTION = _length(_item_schema, "description")
+_QUANTITY_MIN = _minimum(_item_schema, "quantity")
+_SHIPPED_MIN = _minimum(_item_schema, "quantity_shipped")
+_ITEM_ID_MIN = _minimum(_item_schema, "item_id")
+_ORDER_ID_MIN = _minimum(_order_schema, "order_id")
+_value_field = _item_schema.fields["value"]
+assert isinstance(_value_field, fields.Decimal) and isinstance(_value_field.places, Decimal)
+_PLACES = _value_field.places
 
 
 def _plain_event(document: Any) -> OrderEvent | None:
@@ -166,26 +195,26 @@ def _plain_event(document: Any) -> OrderEvent | None:
 def _plain_event_or_refer(doc: Any) -> OrderEvent:
     if type(doc) is not dict:
         raise _Refer
-    event_id = _text(doc.get("event_id"), 1, 200)
+    event_id = _text(doc.get("event_id"), _EVENT_ID)
     event_type = doc.get("event_type")
     if event_type not in EVENT_TYPES:
         raise _Refer
     occurred_at = _time(doc.get("occurred_at"))
-    account_id = _text(doc["account_id"], 1, 100) if "account_id" in doc else "default"
+    account_id = _text(doc["account_id"], _ACCOUNT_ID) if "account_id" in doc else "default"
     order = doc.get("order")
     if type(order) is not dict:
         raise _Refer
-    order_id = _int(order.get("order_id"))
+    order_id = _int(order.get("order_id"), _ORDER_ID_MIN)
     order_number = order.get("order_number")
     if order_number is not None:
-        _text(order_number, 1, 100)
+        _text(order_number, _ORDER_NUMBER)
     elif event_type != "order_deleted":
         raise _Refer  # required for content events
     header: dict[str, Any] = {}
-    for name, longest in (*_OPTIONAL_TEXT, ("carrier_name", 200)):
+    for name, length in _HEADER_TEXT:
         if name in order:
             value = order[name]
-            header[name] = None if value is None else _text(value, 0, longest)
+            header[name] = None if value is None else _text(value, length)
     if "order_date" in order:
         header["order_date"] = None if order["order_date"] is None else _time(order["order_date"])
     if "destination" in order:
@@ -213,11 +242,13 @@ def _plain_event_or_refer(doc: Any) -> OrderEvent:
         quantity_shipped = item.get("quantity_shipped")
         lines.append(
             Line(
-                sku=_text(item.get("sku"), 1, 50),
-                quantity=_int(item.get("quantity"), 0),
-                quantity_shipped=None if quantity_shipped is None else _int(quantity_shipped, 0),
-                item_id=None if item_id is None else _int(item_id),
-                description=None if description is None else _text(description, 0, None),
+                sku=_text(item.get("sku"), _SKU),
+                quantity=_int(item.get("quantity"), _QUANTITY_MIN),
+                quantity_shipped=(
+                    None if quantity_shipped is None else _int(quantity_shipped, _SHIPPED_MIN)
+                ),
+                item_id=None if item_id is None else _int(item_id, _ITEM_ID_MIN),
+                description=None if description is None else _text(description, _DESCRIPTION),
             )
         )
         details.append({"weight": _weight(item.get("weight")), "value": _value(item.get("value"))})
@@ -235,7 +266,8 @@ def _plain_event_or_refer(doc: Any) -> OrderEvent:
     )
 
 
-def _text(value: Any, shortest: int, longest: int | None) -> str:
+def _text(value: Any, length: tuple[int, int | None]) -> str:
+    shortest, longest = length
     if type(value) is not str or len(value) < shortest:
         raise _Refer
     if longest is not None and len(value) > longest:
