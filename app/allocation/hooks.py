@@ -33,6 +33,12 @@ def loads_orders(session: Session) -> bool:
     return config_of(session).enabled
 
 
+def watches_balances(session: Session) -> bool:
+    """Whether on_balances_changed acts (allocation on): movements must then be posted
+    when they happen, not written at the end of the event."""
+    return config_of(session).enabled
+
+
 def reads_lines(session: Session, order: Order) -> bool:
     """Whether the hooks below may read the order's lines from the database (so new lines
     must be written before they run, not with the order row at the end)."""
@@ -82,6 +88,6 @@ def on_balances_changed(session: Session, on_hand: Mapping[tuple[str, str, str],
 
     Where on hand fell below allocated, the affected orders become OVERALLOCATED.
     """
-    if not on_hand or not config_of(session).enabled:
+    if not on_hand or not watches_balances(session):
         return
     service.mark_overallocated(session, list(on_hand))

@@ -99,12 +99,12 @@ assert tuple(_MOVEMENT_TYPES) == _MOVEMENT_COLUMNS
 # code-point order (as Python sorts them for allocation's lock_balances, whatever the
 # database's collation), each SKU's rows in the order of the balances' unique index.
 _PG_NEW_PRODUCTS = """
-WITH new_products AS (
+new_products AS (
     INSERT INTO products (sku, tracking, bundle, created_at)
     SELECT sku, 'none', 'none', %(now)s FROM unnest(%(new_skus)s::text[]) AS p(sku)
     ON CONFLICT (sku) DO NOTHING
 ), """
-_PG_APPEND_MOVEMENTS = f"""
+_PG_MOVEMENTS = f"""
 moved AS (
     INSERT INTO stock_movements ({", ".join(_MOVEMENT_COLUMNS)}, created_at)
     SELECT *, %(now)s FROM json_to_recordset(%(movements)s::json)
@@ -118,13 +118,29 @@ moved AS (
     ON CONFLICT (sku, location, batch) DO UPDATE
     SET on_hand = stock_balances.on_hand + excluded.on_hand, updated_at = excluded.updated_at
     RETURNING sku, location, batch, on_hand
-)
+)"""  # noqa: S608 - column names from the model; values are bound parameters
+_PG_APPENDED = """
 SELECT moved.*, balances.on_hand AS balance_on_hand
 FROM moved JOIN balances USING (sku, location, batch)
 ORDER BY moved.id
-"""  # noqa: S608 - column names from the model; values are bound parameters
-_PG_APPEND_WITH_PRODUCTS = _PG_NEW_PRODUCTS + _PG_APPEND_MOVEMENTS
-_PG_APPEND_KNOWN_PRODUCTS = "WITH " + _PG_APPEND_MOVEMENTS
+"""
+
+
+def pg_append_ctes(
+    session: Session, movements: Sequence[NewMovement]
+) -> tuple[str, dict[str, Any]]:
+    """append_movements on PostgreSQL as CTEs (`moved`: the rows inserted, `balances`)
+    for a statement that does more (see orders' save_order), with their parameters."""
+    known = _known_products(session)
+    new_skus = sorted({m.sku for m in movements} - known)
+    # The statement creates them; should it fail, so does the session's transaction.
+    known.update(new_skus)
+    params = {
+        "now": utcnow(),
+        "new_skus": new_skus,
+        "movements": pg_json([{c: getattr(m, c) for c in _MOVEMENT_COLUMNS} for m in movements]),
+    }
+    return (_PG_NEW_PRODUCTS if new_skus else "") + _PG_MOVEMENTS, params
 
 
 def append_movements(
@@ -141,16 +157,8 @@ def append_movements(
         inserted = {r.key for r in rows}
         on_hand = apply_to_balances(session, [m for m in movements if m.key in inserted])
         return rows, on_hand
-    known = _known_products(session)
-    new_skus = sorted({m.sku for m in movements} - known)
-    params = {
-        "now": utcnow(),
-        "new_skus": new_skus,
-        "movements": pg_json([{c: getattr(m, c) for c in _MOVEMENT_COLUMNS} for m in movements]),
-    }
-    sql = _PG_APPEND_WITH_PRODUCTS if new_skus else _PG_APPEND_KNOWN_PRODUCTS
-    rows = pg_rows(session, sql, params)
-    known.update(new_skus)
+    ctes, params = pg_append_ctes(session, movements)
+    rows = pg_rows(session, f"WITH {ctes}{_PG_APPENDED}", params)
     balances = {(r.sku, r.location, r.batch): r.balance_on_hand for r in rows}
     return rows, dict(sorted(balances.items()))
 

@@ -51,7 +51,8 @@ def post_movements(session: Session, movements: Sequence[NewMovement]) -> Posted
     """Append movements and update balances in the caller's transaction.
 
     Movements whose key already exists are skipped (and not added to balances), so a
-    replay or a race can never count twice.
+    replay or a race can never count twice. (An order event whose movements nothing
+    watches may have orders' save_order append them instead, with the same SQL.)
     """
     if not movements:
         return Posted([], {})

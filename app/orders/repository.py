@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -19,6 +21,8 @@ from app.db import (
     prepared,
     table_of,
 )
+from app.ledger import repository as ledger_repo
+from app.ledger.domain import NewMovement
 from app.orders.domain import Line, OrderEvent
 from app.orders.models import Order, OrderLine, TimelineEntry
 from app.timeutil import utcnow
@@ -62,15 +66,49 @@ _INSERT_LINES = (
     " (order_pk, line_no, item_id, sku, description, quantity, quantity_allocated, weight, value)"
 )
 _PG_INSERT_LINES = _INSERT_LINES + _LINES_FROM_JSON
-_PG_SAVE_ORDER = (
-    f"WITH lines AS ({_INSERT_LINES}{_LINES_FROM_JSON.replace('%(order_pk)s', '%(id)s')}),"  # noqa: S608
-    " timeline AS ("
-    " INSERT INTO order_timeline (order_pk, at, kind, detail, event_id)"
-    " SELECT %(id)s::bigint, at, kind, detail, event_id FROM json_to_recordset(%(timeline)s::json)"
-    " AS t(at timestamptz, kind text, detail text, event_id text))"
-    f" UPDATE orders SET {', '.join(f'{name} = %({name})s' for name in _ORDER_MUTABLE)}"
+_SAVE_LINES = f"lines AS ({_INSERT_LINES}{_LINES_FROM_JSON.replace('%(order_pk)s', '%(id)s')})"
+_INSERT_TIMELINE = "INSERT INTO order_timeline (order_pk, at, kind, detail, event_id)"
+_UPDATE_ORDER = (
+    f" UPDATE orders SET {', '.join(f'{name} = %({name})s' for name in _ORDER_MUTABLE)}"  # noqa: S608
     " WHERE id = %(id)s"
+)
+_PG_SAVE_ORDER = (
+    f"WITH {_SAVE_LINES}, timeline AS ({_INSERT_TIMELINE}"  # noqa: S608
+    " SELECT %(id)s::bigint, at, kind, detail, event_id FROM json_to_recordset(%(timeline)s::json)"
+    f" AS t(at timestamptz, kind text, detail text, event_id text)){_UPDATE_ORDER}"
 )  # column names from the model; values are bound parameters
+# With the event's movements (ledger's pg_append_ctes before it): one timeline entry per
+# movement inserted, first, in movement order, worded as apply_order_event words them.
+_MOVEMENT_ENTRIES = (
+    "SELECT 0 AS part, m.id AS seq, %(moved_at)s::timestamptz AS at, m.type AS kind,"
+    " m.type || ' ' || m.sku || ' ' || CASE WHEN m.quantity >= 0 THEN '+' ELSE '' END"
+    " || m.quantity || ' at ' || m.location || ' (movement ' || m.id || ')' AS detail,"
+    " %(moved_event_id)s::text AS event_id FROM moved m"
+)
+_SAVE_WITH_MOVEMENTS = (
+    f", {_SAVE_LINES}, timeline AS ({_INSERT_TIMELINE}"  # noqa: S608
+    " SELECT %(id)s::bigint, at, kind, detail, event_id FROM ("
+    f"{_MOVEMENT_ENTRIES} UNION ALL SELECT 1, n, at, kind, detail, event_id"
+    " FROM ROWS FROM (json_to_recordset(%(timeline)s::json)"
+    " AS (at timestamptz, kind text, detail text, event_id text))"
+    " WITH ORDINALITY AS t(at, kind, detail, event_id, n)"
+    f") AS entries ORDER BY part, seq){_UPDATE_ORDER}"
+)
+
+
+@dataclass(frozen=True)
+class EventMovements:
+    """Movements an event posts, for save_order to write with the order (PostgreSQL,
+    when nothing must see them sooner), logged on the timeline at `at` by `event_id`."""
+
+    movements: Sequence[NewMovement]
+    at: datetime
+    event_id: str
+
+
+def saves_movements(session: Session, order: Order) -> bool:
+    """Whether save_order can write movements with `order` (its one-statement path)."""
+    return order.id in session.info.get(_LOCKED, ()) and pg_driver(session) is not None
 
 
 def _lock_order_statement(dialect: str) -> Any:
@@ -127,9 +165,12 @@ def save_order(
     timeline: Sequence[dict[str, Any]],
     *,
     new_lines: OrderEvent | None = None,
+    movements: EventMovements | None = None,
 ) -> None:
     """Write the order row, its new timeline entries and (for an order that had none)
-    the lines of `new_lines` (end of apply_order_event).
+    the lines of `new_lines` (end of apply_order_event); with `movements` (only where
+    saves_movements says so), append them to the ledger first, as the ledger's
+    append_movements would, each inserted one logged before `timeline`.
 
     PostgreSQL: one statement through the driver for an order locked by lock_order, and
     the ORM is told the row is saved; otherwise the ORM flushes it.
@@ -137,6 +178,7 @@ def save_order(
     order.updated_at = utcnow()
     locked = session.info.get(_LOCKED, set())
     if order.id not in locked or pg_driver(session) is None:
+        assert movements is None, "movements are saved with the order only on PostgreSQL"
         if new_lines is not None:
             replace_lines(session, order.id, new_lines, had_lines=False)
         add_timeline(session, order.id, timeline)
@@ -149,7 +191,12 @@ def save_order(
         params[name] = Json(value) if name in _ORDER_JSON and value is not None else value
     params["timeline"] = pg_json(timeline)
     params["lines"] = pg_json(_line_rows(new_lines) if new_lines is not None else [])
-    pg_execute(session, _PG_SAVE_ORDER, params)
+    if movements is None:
+        pg_execute(session, _PG_SAVE_ORDER, params)
+    else:
+        ctes, ledger_params = ledger_repo.pg_append_ctes(session, movements.movements)
+        params.update(ledger_params, moved_at=movements.at, moved_event_id=movements.event_id)
+        pg_execute(session, f"WITH {ctes}{_SAVE_WITH_MOVEMENTS}", params)
     # The row is written: the instance leaves the session rather than be compared
     # column by column at the next flush (it stays readable, and a later load in this
     # transaction reads the saved row).

@@ -65,6 +65,7 @@ def apply_order_event(
     shipped_key = EventKey.of(order.shipped_at, order.shipped_event_id)
     at = event.occurred_at
     timeline: list[dict[str, Any]] = []
+    deferred: repo.EventMovements | None = None  # movements save_order writes
     outcome = STALE
 
     shipped: dict[str, int] | None = {} if created else None
@@ -104,16 +105,15 @@ def apply_order_event(
         # Consume the allocations before on hand drops, so the shipped units never show
         # as over-allocated in between.
         allocation.on_shipped(session, order, {sku: qty for sku, qty in target.items() if qty})
-        posted = ledger.post_movements(session, movements)
-        for row in posted.rows:
-            timeline.append(
-                _entry(
-                    at,
-                    row.type,
-                    f"{row.type} {row.sku} {row.quantity:+d} at {row.location} (movement {row.id})",
-                    event,
-                )
-            )
+        if (
+            movements
+            and not allocation.watches_balances(session)
+            and repo.saves_movements(session, order)
+        ):  # nothing looks at them before the end: written with the order, one statement
+            deferred = repo.EventMovements(movements, at, event.event_id)
+        else:
+            for row in ledger.post_movements(session, movements).rows:
+                timeline.append(_entry(at, row.type, _movement_detail(row), event))
         shipped = {sku: qty for sku, qty in target.items() if qty}
         order.shipped_at, order.shipped_event_id = key.occurred_at, key.event_id
         outcome = APPLIED
@@ -165,7 +165,7 @@ def apply_order_event(
         if not created:
             timeline.append(_entry(at, "status", f"{order.status} → {status}", event))
         order.status = status
-    repo.save_order(session, order, timeline, new_lines=new_lines)
+    repo.save_order(session, order, timeline, new_lines=new_lines, movements=deferred)
     return Applied(outcome, order)
 
 
@@ -184,6 +184,11 @@ def _apply_header(order: Order, event: OrderEvent) -> None:
         order.destination = h["destination"]  # type: ignore[assignment]
     if "packages" in h:
         order.packages = h["packages"]  # type: ignore[assignment]
+
+
+def _movement_detail(row: Any) -> str:
+    """How the timeline words a movement (orders' save_order words it so in SQL)."""
+    return f"{row.type} {row.sku} {row.quantity:+d} at {row.location} (movement {row.id})"
 
 
 def _entry(at: Any, kind: str, detail: str, event: OrderEvent) -> dict[str, Any]:

@@ -165,6 +165,23 @@ def test_timeline_records_every_event_and_movement(client):
     ]
 
 
+def test_timeline_words_each_movement_with_its_id_signed_quantity_and_place(client):
+    post_event(client, shipped_event("e1", 7, [("SKU-A", 3, 3), ("SKU-B", 1, 1)]))
+    post_event(  # a label voided: two units of SKU-A come back
+        client,
+        shipped_event("e2", 7, [("SKU-A", 3, 1), ("SKU-B", 1, 1)], "2026-11-20T06:00:00Z"),
+    )
+    items = client.get("/api/movements?order_id=7", headers=AUTH).json["items"]
+    expected = [
+        f"{m['type']} {m['sku']} {m['quantity']:+d} at {m['location']} (movement {m['id']})"
+        for m in sorted(items, key=lambda m: m["id"])
+    ]
+    timeline = order(client, 7)["timeline"]
+    logged = [e["detail"] for e in timeline if e["kind"] in ("shipment", "shipment_reversal")]
+    assert logged == expected
+    assert [m["quantity"] for m in sorted(items, key=lambda m: m["id"])] == [-3, -1, 2]
+
+
 def test_parked_event_replays_and_stays_parked_while_the_cause_remains(client, engine):
     post_event(client, shipped_event("bad", 1, [("SKU-A", 1, 5)]))
     replay = client.post("/api/events/bad/replay", headers=AUTH)
