@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 
 import click
 
@@ -54,40 +53,6 @@ def serve(host: str, port: int) -> None:
     app.run(host=host, port=port, threaded=True)
 
 
-@main.group()
-def events() -> None:
-    """The webhook inbox."""
-
-
-@events.command("replay")
-@click.argument("event_id", required=False)
-@click.option("--account-id", default="default", show_default=True)
-@click.option("--all", "replay_all", is_flag=True, help="Replay every parked or pending event.")
-def events_replay(event_id: str | None, account_id: str, replay_all: bool) -> None:
-    """Apply parked events again (one by id, or --all)."""
-    from app.db import Database
-    from app.webhooks.service import ReplayRefused, replay_due, replay_event
-
-    database = Database(_settings().database_url)
-    try:
-        if replay_all:
-            results = replay_due(database, limit=100_000)
-        elif event_id:
-            results = [replay_event(database, account_id, event_id)]
-        else:
-            raise click.UsageError("give an EVENT_ID or --all")
-    except (LookupError, ReplayRefused) as error:
-        click.echo(f"error: {error}", err=True)
-        sys.exit(2)
-    finally:
-        database.dispose()
-    for result in results:
-        line = f"{result.event_id}: {result.status}"
-        click.echo(line + (f" ({result.reason})" if result.reason else ""))
-    if any(r.status == "parked" for r in results):
-        sys.exit(1)
-
-
 def _safe_url(url: str) -> str:
     from sqlalchemy.engine import make_url
 
@@ -95,7 +60,9 @@ def _safe_url(url: str) -> str:
 
 
 from app.reconcile.cli import reconcile, scheduler  # noqa: E402
+from app.webhooks.cli import events  # noqa: E402
 
+main.add_command(events)
 main.add_command(reconcile)
 main.add_command(scheduler)
 

@@ -44,6 +44,102 @@ def _number(env: Mapping[str, str], name: str, default: Any, kind: type) -> Any:
         raise ConfigError(f"{name} must be a number, not {raw!r}") from exc
 
 
+ACCOUNT_FIELDS = frozenset(
+    {"id", "webhook_secrets", "starshipit_api_key", "starshipit_subscription_key", "rate_limit"}
+)
+
+
+@dataclass(frozen=True)
+class Account:
+    """One Starshipit account: the secrets that sign its webhooks, its API keys and the
+    requests per second its keys may make (CONTRACT §7 Accounts)."""
+
+    id: str
+    webhook_secrets: tuple[str, ...] = ()
+    starshipit_api_key: str | None = None
+    starshipit_subscription_key: str | None = None
+    rate_limit: float = 2.0
+
+    def __repr__(self) -> str:  # never the secrets or keys
+        return f"Account({self.id!r})"
+
+    @property
+    def api_configured(self) -> bool:
+        return bool(self.starshipit_api_key and self.starshipit_subscription_key)
+
+
+def load_accounts(path: Path, default_rate: float) -> tuple[Account, ...]:
+    """The accounts file named by STOCKMIRROR_ACCOUNTS, validated (ConfigError)."""
+    where = f"STOCKMIRROR_ACCOUNTS ({path})"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise ConfigError(f"{where}: cannot read the file: {error.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{where}: the file is not UTF-8 text") from None
+    except ValueError as error:
+        raise ConfigError(f"{where}: not valid JSON ({error})") from None
+    if not isinstance(data, list) or not data:
+        raise ConfigError(f"{where}: must be a JSON list with at least one account")
+    accounts = tuple(_account(entry, n, where, default_rate) for n, entry in enumerate(data, 1))
+    _check_unique(accounts, where)
+    return accounts
+
+
+def _account(entry: Any, n: int, where: str, default_rate: float) -> Account:
+    if not isinstance(entry, dict):
+        raise ConfigError(f"{where}: account #{n} must be a JSON object")
+    account_id = entry.get("id")
+    if not isinstance(account_id, str) or not 1 <= len(account_id.strip()) <= 100:
+        raise ConfigError(f'{where}: account #{n} needs an "id" of 1..100 characters')
+    if account_id != account_id.strip() or not account_id.isprintable():
+        raise ConfigError(
+            f"{where}: account #{n}: id {account_id!r} has spaces or control characters"
+        )
+    name = f"{where}: account {account_id!r}"
+    unknown = sorted(set(entry) - ACCOUNT_FIELDS)
+    if unknown:
+        raise ConfigError(f"{name}: unknown field(s) {', '.join(unknown)}")
+    secrets = entry.get("webhook_secrets")
+    if (
+        not isinstance(secrets, list)
+        or not secrets
+        or not all(isinstance(x, str) and x.strip() for x in secrets)
+    ):
+        raise ConfigError(f'{name}: "webhook_secrets" must be a list of non-empty strings')
+    keys = {}
+    for key in ("starshipit_api_key", "starshipit_subscription_key"):
+        value = entry.get(key)
+        if value is not None and not isinstance(value, str):
+            raise ConfigError(f'{name}: "{key}" must be a string')
+        keys[key] = value or None
+    rate = entry.get("rate_limit", default_rate)
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not rate > 0:
+        raise ConfigError(f'{name}: "rate_limit" must be a number of requests per second > 0')
+    return Account(
+        id=account_id,
+        webhook_secrets=tuple(x.strip() for x in secrets),
+        rate_limit=float(rate),
+        **keys,
+    )
+
+
+def _check_unique(accounts: tuple[Account, ...], where: str) -> None:
+    ids: set[str] = set()
+    owner: dict[str, str] = {}
+    for account in accounts:
+        if account.id in ids:
+            raise ConfigError(f"{where}: account id {account.id!r} appears twice")
+        ids.add(account.id)
+        for secret in account.webhook_secrets:
+            other = owner.setdefault(secret, account.id)
+            if other != account.id:
+                raise ConfigError(
+                    f"{where}: accounts {other!r} and {account.id!r} share a webhook secret; "
+                    "the signature must tell the account"
+                )
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str
@@ -67,6 +163,10 @@ class Settings:
     allocation_rules_file: Path | None = None
     negative_stock: str = "flag"
     max_body_bytes: int = 1024 * 1024
+    # STOCKMIRROR_ACCOUNTS: the accounts file's accounts; empty = single-account mode.
+    account_list: tuple[Account, ...] = ()
+    # Minutes a running reconciliation's lease lasts without being renewed.
+    reconcile_lease_seconds: int = 300
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -109,6 +209,12 @@ class Settings:
                 else None
             ),
             negative_stock=env.get("STOCKMIRROR_NEGATIVE_STOCK", "flag").strip().lower(),
+            account_list=(
+                load_accounts(Path(env["STOCKMIRROR_ACCOUNTS"]), rate)
+                if env.get("STOCKMIRROR_ACCOUNTS", "").strip()
+                else ()
+            ),
+            reconcile_lease_seconds=_number(env, "STOCKMIRROR_RECONCILE_LEASE", 300, int),
         )
         settings.validate()
         return settings
@@ -136,7 +242,41 @@ class Settings:
             )
         if self.starshipit_rate_limit <= 0:
             raise ConfigError("STARSHIPIT_RATE_LIMIT must be greater than 0")
+        if self.reconcile_lease_seconds < 5:
+            raise ConfigError("STOCKMIRROR_RECONCILE_LEASE must be at least 5 seconds")
 
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def multi_account(self) -> bool:
+        """Accounts come from STOCKMIRROR_ACCOUNTS (the signing secret picks one)."""
+        return bool(self.account_list)
+
+    @property
+    def accounts(self) -> tuple[Account, ...]:
+        """Every account: the file's, or `default` from the single-account variables."""
+        if self.account_list:
+            return self.account_list
+        return (
+            Account(
+                id="default",
+                webhook_secrets=self.webhook_secrets,
+                starshipit_api_key=self.starshipit_api_key,
+                starshipit_subscription_key=self.starshipit_subscription_key,
+                rate_limit=self.starshipit_rate_limit,
+            ),
+        )
+
+    def account(self, account_id: str) -> Account:
+        """The account with this id; LookupError names the known ones. In single-account
+        mode every account id uses the single-account variables (as envelopes may name
+        their account there)."""
+        if not self.account_list:
+            return replace(self.accounts[0], id=account_id)
+        for account in self.account_list:
+            if account.id == account_id:
+                return account
+        known = ", ".join(a.id for a in self.accounts)
+        raise LookupError(f"unknown account {account_id!r} (accounts: {known})")

@@ -47,6 +47,12 @@ def lines_for(session: Session, order_pks: Sequence[int]) -> dict[int, list[Orde
     return lines_with_products(session, order_pks)[0]
 
 
+def sku_of(line: OrderLine) -> str:
+    """The SKU of a line allocation reads (only stock lines: see lines_with_products)."""
+    assert line.sku is not None, "allocation reads stock lines only"
+    return line.sku
+
+
 _LINE_COLUMNS = tuple(c.name for c in table_of(OrderLine).c)
 # Hot-path reads on PostgreSQL (single-order release), run through the driver with plans
 # that stay index lookups however small the tables are (see ledger.repository).
@@ -54,7 +60,7 @@ _PG_ORDER_LINES = (
     f"SELECT {', '.join(f'l.{c}' for c in _LINE_COLUMNS)}, p.strategy, p.bundle"  # noqa: S608
     " FROM order_lines l"
     " LEFT JOIN LATERAL (SELECT strategy, bundle FROM products WHERE sku = l.sku LIMIT 1) p"
-    " ON true WHERE l.order_pk = %(pk)s ORDER BY l.line_no"
+    " ON true WHERE l.order_pk = %(pk)s AND l.sku IS NOT NULL ORDER BY l.line_no"
 )  # column names from the model; values are bound parameters
 _PG_LOCK_ORDER = (
     f"SELECT {', '.join(ORDER_COLUMNS)} FROM orders"  # noqa: S608
@@ -83,7 +89,8 @@ ORDER BY wanted.n, b.location, b.batch
 def lines_with_products(
     session: Session, order_pks: Sequence[int]
 ) -> tuple[dict[int, list[OrderLine]], ProductInfo]:
-    """The orders' lines (line order) and their products' strategy and bundle kind."""
+    """The orders' stock lines (line order) and their products' strategy and bundle kind.
+    Non-stock lines (no SKU) are never allocated, so allocation never sees them."""
     out: dict[int, list[OrderLine]] = {pk: [] for pk in order_pks}
     info: ProductInfo = {}
     if not order_pks:
@@ -92,18 +99,18 @@ def lines_with_products(
         for row in pg_rows(session, _PG_ORDER_LINES, {"pk": order_pks[0]}):
             line = adopt(session, OrderLine, _LINE_COLUMNS, row[: len(_LINE_COLUMNS)])
             out[line.order_pk].append(line)
-            info[line.sku] = (row.strategy, row.bundle or "none")
+            info[sku_of(line)] = (row.strategy, row.bundle or "none")
         return out, info
     stmt = (
         sa.select(OrderLine, Product.strategy, Product.bundle)
         .outerjoin(Product, Product.sku == OrderLine.sku)
-        .where(OrderLine.order_pk.in_(order_pks))
+        .where(OrderLine.order_pk.in_(order_pks), OrderLine.sku.is_not(None))
         .order_by(OrderLine.order_pk, OrderLine.line_no)
         .execution_options(populate_existing=True)
     )
     for line, strategy, bundle in session.execute(stmt):
         out[line.order_pk].append(line)
-        info[line.sku] = (strategy, bundle or "none")
+        info[sku_of(line)] = (strategy, bundle or "none")
     return out, info
 
 
@@ -430,6 +437,7 @@ def demand_subquery() -> Any:
         )
         .outerjoin(Product, Product.sku == ol.sku)
         .outerjoin(comp, sa.and_(comp.bundle_sku == ol.sku, Product.bundle == "exploding"))
+        .where(ol.sku.is_not(None))  # non-stock lines create no demand
         .group_by(ol.order_pk, stock_sku)
         .subquery("demand")
     )
@@ -493,7 +501,9 @@ ALLOCATABLE_STATUSES = ("PENDING", "RELEASED")
 
 def allocatable_clause(allocatable: bool) -> sa.ColumnElement[bool]:
     """Orders that could be fully allocated now (all SKUs available), or not."""
-    has_lines = sa.exists().where(OrderLine.order_pk == Order.id, OrderLine.quantity > 0)
+    has_lines = sa.exists().where(
+        OrderLine.order_pk == Order.id, OrderLine.quantity > 0, OrderLine.sku.is_not(None)
+    )
     short = short_rows_query().subquery("short")
     no_short = ~sa.exists().where(short.c.order_pk == Order.id)
     candidate = sa.and_(

@@ -107,14 +107,14 @@ def _skip_reason(order: Order, lines: Sequence[OrderLine]) -> str | None:
     if order.allocation_status == ALLOCATED:
         return "already allocated"
     if not any(line.quantity > 0 for line in lines):
-        return "order has no lines"
+        return "order has no stock lines"
     return None
 
 
 def _open_units(lines: Sequence[OrderLine], shipped: Mapping[str, int]) -> list[tuple[str, int]]:
     """(sku, units not yet shipped) per line, in line order."""
     done = distribute([Line(sku=x.sku, quantity=x.quantity) for x in lines], shipped)
-    return [(x.sku, x.quantity - s) for x, s in zip(lines, done, strict=True)]
+    return [(repo.sku_of(x), x.quantity - s) for x, s in zip(lines, done, strict=True)]
 
 
 def allocate_orders(
@@ -280,6 +280,7 @@ def _allocate(
                     "line_no": line.line_no,
                     "item_id": line.item_id,
                     "sku": line.sku,
+                    "stock": True,  # allocation sees stock lines only
                     "description": line.description,
                     "quantity": line.quantity,
                     "quantity_shipped": line.quantity - still_open,
@@ -582,7 +583,7 @@ def refresh_lines(
     reserved: dict[tuple[str, str], int] = {}
     for a in live:
         reserved[(a.line_sku, a.sku)] = reserved.get((a.line_sku, a.sku), 0) + a.remaining
-    catalogue = repo.catalogue_for(session, {x.sku for x in lines})
+    catalogue = repo.catalogue_for(session, {repo.sku_of(x) for x in lines})
     units = line_units(_open_units(lines, shipped), reserved, catalogue.components)
     for line, n in zip(lines, units, strict=True):
         if line.quantity_allocated != n:

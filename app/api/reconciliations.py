@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import timedelta
 from typing import Any
 
 from flask import Blueprint, Response, current_app, render_template, request, stream_with_context
@@ -15,15 +16,19 @@ from app.errors import ApiError
 from app.reconcile import repository as repo
 from app.reconcile import scheduler as sched
 from app.reconcile import tracking
-from app.reconcile.client import StarshipitNotConfigured, client_from_settings
+from app.reconcile.client import StarshipitClient, StarshipitNotConfigured, client_from_settings
 from app.reconcile.domain import CATEGORIES
 from app.reconcile.report import csv_lines, csv_values, drift_json, run_json
 from app.reconcile.service import (
+    Claim,
     RepairRefused,
+    ResumeRefused,
+    RunConflict,
     WindowError,
     execute_run,
     repair_run,
     resolve_window,
+    resume_run,
     start_run,
 )
 from app.schemas import Time
@@ -67,17 +72,12 @@ def _run_or_404(session: Any, run_id: int) -> Any:
 
 @bp.post("/reconciliations")
 def create() -> ResponseReturnValue:
-    from datetime import timedelta
-
     from app.api.common import json_body
 
     body = RunRequest().load(json_body())
     settings = _settings()
     acct = body["account_id"] or account_id()
-    try:
-        client = client_from_settings(settings)
-    except StarshipitNotConfigured as error:
-        raise ApiError(str(error), 503) from None
+    client = _client(acct)
     database = db()
     try:
         since, until = resolve_window(
@@ -89,21 +89,61 @@ def create() -> ResponseReturnValue:
         )
     except WindowError as error:
         raise ApiError(str(error), 422, fields={error.field: [str(error)]}) from None
-    run_id = start_run(database, account_id=acct, since=since, until=until, trigger="api")
+    try:
+        claim = start_run(
+            database, account_id=acct, since=since, until=until, trigger="api", lease=_lease()
+        )
+    except RunConflict as conflict:
+        raise ApiError(str(conflict), 409, id=conflict.running_id) from None
+    return _execute(client, claim)
+
+
+@bp.post("/reconciliations/<int:run_id>/resume")
+def resume(run_id: int) -> ResponseReturnValue:
+    with db().read() as session:
+        acct = _run_or_404(session, run_id).account_id
+    client = _client(acct)
+    try:
+        claim = resume_run(db(), run_id, lease=_lease())
+    except LookupError as error:
+        raise ApiError(str(error), 404) from None
+    except ResumeRefused as error:
+        raise ApiError(str(error), 409) from None
+    except RunConflict as conflict:
+        raise ApiError(str(conflict), 409, id=conflict.running_id) from None
+    return _execute(client, claim)
+
+
+def _client(acct: str) -> StarshipitClient:
+    try:
+        return client_from_settings(_settings(), acct)
+    except LookupError as error:
+        raise ApiError(str(error), 422, fields={"account_id": [str(error)]}) from None
+    except StarshipitNotConfigured as error:
+        raise ApiError(str(error), 503) from None
+
+
+def _lease() -> timedelta:
+    return timedelta(seconds=_settings().reconcile_lease_seconds)
+
+
+def _execute(client: StarshipitClient, claim: Claim) -> ResponseReturnValue:
+    """Run the claimed reconciliation (in a thread unless configured otherwise); 202."""
+    database, lease = db(), _lease()
 
     def work() -> None:
         try:
-            execute_run(database, client, run_id)
+            execute_run(database, client, claim, lease=lease)
         except Exception:  # noqa: BLE001 - recorded on the run row as failed
-            log.warning("reconciliation %s failed (recorded on the run)", run_id)
+            log.warning("reconciliation %s failed (recorded on the run)", claim.run_id)
 
-    if settings.reconcile_async:
-        threading.Thread(target=work, name=f"reconcile-{run_id}", daemon=True).start()
+    if _settings().reconcile_async:
+        threading.Thread(target=work, name=f"reconcile-{claim.run_id}", daemon=True).start()
     else:
         work()
     with database.read() as session:
-        run = _run_or_404(session, run_id)
-        return {"id": run.id, "status": run.status}, 202
+        run = _run_or_404(session, claim.run_id)
+        return {"id": run.id, "status": run_json(run)["status"]}, 202
 
 
 @bp.get("/reconciliations")
@@ -203,7 +243,9 @@ def scheduler_runs() -> ResponseReturnValue:
 def retry_tracking(event_id: str) -> ResponseReturnValue:
     acct = account_id()
     try:
-        client = client_from_settings(_settings(), max_retries=0)
+        client = client_from_settings(_settings(), acct, max_retries=0)
+    except LookupError as error:
+        raise ApiError(str(error), 422, fields={"account_id": [str(error)]}) from None
     except StarshipitNotConfigured as error:
         raise ApiError(str(error), 503) from None
     try:

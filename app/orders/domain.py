@@ -50,26 +50,49 @@ def is_newer(candidate: EventKey, current: EventKey | None) -> bool:
 
 @dataclass(frozen=True)
 class Line:
-    sku: str
+    """An order line. `sku` None is a non-stock line (a custom or non-inventory item
+    Starshipit sends without a SKU): it never moves stock, is never allocated, and its
+    units count for SHIPPED / PARTIALLY_SHIPPED like stock units (see fully_shipped)."""
+
+    sku: str | None
     quantity: int
     quantity_shipped: int | None = None
     item_id: int | None = None
     description: str | None = None
 
+    @property
+    def stock(self) -> bool:
+        return self.sku is not None
+
+
+def _shipped_units(lines: Sequence[Line]) -> list[int]:
+    """Each line's shipped units by the event rule: its quantity_shipped when any line of
+    the event carries quantity_shipped (a line without it: 0), else its quantity."""
+    use_shipped = any(line.quantity_shipped is not None for line in lines)
+    return [(line.quantity_shipped or 0) if use_shipped else line.quantity for line in lines]
+
 
 def shipped_targets(lines: Iterable[Line]) -> dict[str, int]:
-    """The event's shipped target per SKU.
+    """The event's shipped target per stock SKU.
 
     Σ quantity_shipped over the SKU's lines when any line of the event carries
-    quantity_shipped, else Σ quantity.
+    quantity_shipped, else Σ quantity. Non-stock lines have no target (see
+    nonstock_target).
     """
     lines = list(lines)
-    use_shipped = any(line.quantity_shipped is not None for line in lines)
     targets: dict[str, int] = {}
-    for line in lines:
-        qty = (line.quantity_shipped or 0) if use_shipped else line.quantity
-        targets[line.sku] = targets.get(line.sku, 0) + qty
+    for line, qty in zip(lines, _shipped_units(lines), strict=True):
+        if line.sku is not None:
+            targets[line.sku] = targets.get(line.sku, 0) + qty
     return targets
+
+
+def nonstock_target(lines: Iterable[Line]) -> int:
+    """Units of the event's non-stock lines that left (same rule as shipped_targets)."""
+    lines = list(lines)
+    return sum(
+        qty for line, qty in zip(lines, _shipped_units(lines), strict=True) if line.sku is None
+    )
 
 
 def shipment_deltas(target: Mapping[str, int], current: Mapping[str, int]) -> dict[str, int]:
@@ -87,21 +110,50 @@ def shipment_deltas(target: Mapping[str, int], current: Mapping[str, int]) -> di
 
 
 def demand_by_sku(lines: Iterable[Line]) -> dict[str, int]:
+    """Stock demand per SKU: non-stock lines and quantity-0 lines create none."""
     demand: dict[str, int] = {}
     for line in lines:
-        demand[line.sku] = demand.get(line.sku, 0) + line.quantity
+        if line.sku is not None and line.quantity > 0:
+            demand[line.sku] = demand.get(line.sku, 0) + line.quantity
     return demand
 
 
-def distribute(lines: Sequence[Line], per_sku: Mapping[str, int]) -> list[int]:
-    """Spread a per-SKU quantity over the SKU's lines in line order (first lines first)."""
+def nonstock_demand(lines: Iterable[Line]) -> int:
+    return sum(line.quantity for line in lines if line.sku is None and line.quantity > 0)
+
+
+def distribute(
+    lines: Sequence[Line], per_sku: Mapping[str, int], nonstock: int = 0
+) -> list[int]:
+    """Spread a per-SKU quantity over the SKU's lines in line order (first lines first);
+    `nonstock` units likewise over the non-stock lines."""
     remaining = dict(per_sku)
+    left_nonstock = nonstock
     result = []
     for line in lines:
-        take = max(0, min(line.quantity, remaining.get(line.sku, 0)))
-        remaining[line.sku] = remaining.get(line.sku, 0) - take
+        if line.sku is None:
+            take = max(0, min(line.quantity, left_nonstock))
+            left_nonstock -= take
+        else:
+            take = max(0, min(line.quantity, remaining.get(line.sku, 0)))
+            remaining[line.sku] = remaining.get(line.sku, 0) - take
         result.append(take)
     return result
+
+
+def fully_shipped(
+    lines: Sequence[Line], shipped_by_sku: Mapping[str, int], nonstock_shipped: int = 0
+) -> bool:
+    """Every line's units have left: each stock SKU's shipped units cover its demand and
+    the non-stock units shipped cover the non-stock lines. An order with no units at all
+    is never fully shipped (it is not shipped either)."""
+    demand = demand_by_sku(lines)
+    wanted_nonstock = nonstock_demand(lines)
+    return (
+        bool(demand or wanted_nonstock)
+        and all(shipped_by_sku.get(sku, 0) >= qty for sku, qty in demand.items())
+        and nonstock_shipped >= wanted_nonstock
+    )
 
 
 def derive_status(
@@ -110,14 +162,13 @@ def derive_status(
     *,
     deleted_is_newest: bool,
     allocated_units: int,
+    nonstock_shipped: int = 0,
 ) -> str:
-    """CONTRACT §2: SHIPPED / PARTIALLY_SHIPPED when any unit shipped; else CANCELLED when
+    """CONTRACT §2: SHIPPED / PARTIALLY_SHIPPED when any unit shipped (stock units in the
+    ledger, or units of non-stock lines by the newest shipped event); else CANCELLED when
     the newest event is order_deleted; else RELEASED when stock is allocated; else PENDING."""
-    if any(qty > 0 for qty in shipped_by_sku.values()):
-        demand = demand_by_sku(lines)
-        fully = bool(demand) and all(
-            shipped_by_sku.get(sku, 0) >= qty for sku, qty in demand.items()
-        )
+    if nonstock_shipped > 0 or any(qty > 0 for qty in shipped_by_sku.values()):
+        fully = fully_shipped(lines, shipped_by_sku, nonstock_shipped)
         return SHIPPED if fully else PARTIALLY_SHIPPED
     if deleted_is_newest:
         return CANCELLED
@@ -144,6 +195,9 @@ class OrderEvent:
     lines: tuple[Line, ...]
     header: Mapping[str, object]
     line_details: tuple[Mapping[str, object], ...] = ()
+    # What the source of a synthesized event wants the timeline to say about it (e.g. a
+    # shipped order from Starshipit's REST API counted as shipped in full).
+    notes: tuple[str, ...] = ()
 
     @property
     def key(self) -> EventKey:
@@ -158,10 +212,17 @@ class ParkEvent(Exception):
     """The event is valid but cannot be applied now; it is kept `parked` with this reason."""
 
 
+def line_label(line: Line) -> str:
+    """How messages and the timeline name a line's item."""
+    if line.sku is not None:
+        return line.sku
+    return f"non-stock {line.description[:40]!r}" if line.description else "non-stock item"
+
+
 def check_shipped_lines(lines: Sequence[Line]) -> None:
     for number, line in enumerate(lines, start=1):
         if line.quantity_shipped is not None and line.quantity_shipped > line.quantity:
             raise ParkEvent(
-                f"line {number} ({line.sku}): quantity_shipped {line.quantity_shipped} "
-                f"exceeds quantity {line.quantity}"
+                f"line {number} ({line_label(line)}): quantity_shipped "
+                f"{line.quantity_shipped} exceeds quantity {line.quantity}"
             )

@@ -42,6 +42,10 @@ class Order(Base):
     shipped_event_id: Mapped[str | None] = mapped_column(sa.String(200))
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     deleted_event_id: Mapped[str | None] = mapped_column(sa.String(200))
+    # Units of non-stock lines the newest applied order_shipped event says left.
+    nonstock_shipped: Mapped[int] = mapped_column(
+        sa.Integer, default=0, server_default=sa.text("0")
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -57,7 +61,7 @@ class OrderLine(Base):
     order_pk: Mapped[int] = mapped_column(sa.ForeignKey("orders.id", ondelete="CASCADE"))
     line_no: Mapped[int] = mapped_column(sa.Integer)
     item_id: Mapped[int | None] = mapped_column(sa.BigInteger)
-    sku: Mapped[str] = mapped_column(sa.String(50))
+    sku: Mapped[str | None] = mapped_column(sa.String(50))  # None: a non-stock line
     description: Mapped[str | None] = mapped_column(sa.String(500))
     quantity: Mapped[int] = mapped_column(sa.Integer)
     quantity_allocated: Mapped[int] = mapped_column(sa.Integer, default=0)

@@ -242,7 +242,10 @@ def lines_of(session: Session, order_pk: int) -> list[OrderLine]:
 
 
 def as_domain_lines(rows: Sequence[OrderLine]) -> list[Line]:
-    return [Line(sku=r.sku, quantity=r.quantity, item_id=r.item_id) for r in rows]
+    return [
+        Line(sku=r.sku, quantity=r.quantity, item_id=r.item_id, description=r.description)
+        for r in rows
+    ]
 
 
 def replace_lines(session: Session, order_pk: int, event: OrderEvent, *, had_lines: bool) -> None:

@@ -20,7 +20,9 @@ from app.orders.domain import (
     check_shipped_lines,
     derive_status,
     is_newer,
+    line_label,
     lines_changed,
+    nonstock_target,
     shipment_deltas,
     shipped_targets,
 )
@@ -39,7 +41,7 @@ class Applied:
 def _summary(lines: tuple[Line, ...]) -> str:
     if not lines:
         return "no lines"
-    parts = ", ".join(f"{line.sku} ×{line.quantity}" for line in lines)
+    parts = ", ".join(f"{line_label(line)} ×{line.quantity}" for line in lines)
     return f"{len(lines)} line{'s' if len(lines) != 1 else ''} ({parts})"
 
 
@@ -115,7 +117,9 @@ def apply_order_event(
             for row in ledger.post_movements(session, movements).rows:
                 timeline.append(_entry(at, row.type, _movement_detail(row), event))
         shipped = {sku: qty for sku, qty in target.items() if qty}
+        order.nonstock_shipped = nonstock_target(event.lines)
         order.shipped_at, order.shipped_event_id = key.occurred_at, key.event_id
+        timeline.extend(_entry(at, "note", note, event) for note in event.notes)
         outcome = APPLIED
 
     content_newer = (
@@ -160,6 +164,7 @@ def apply_order_event(
         current_shipped(),
         deleted_is_newest=deleted_is_newest,
         allocated_units=allocation.allocated_units(session, order),
+        nonstock_shipped=order.nonstock_shipped or 0,
     )
     if status != order.status or created:
         if not created:

@@ -34,7 +34,9 @@ def order_summary(order: Order) -> dict[str, Any]:
 def order_detail(session: Session, order: Order) -> dict[str, Any]:
     rows = repo.lines_of(session, order.id)
     shipped = ledger_repo.shipped_by_sku(session, order.account_id, order.order_id)
-    per_line = distribute([Line(sku=r.sku, quantity=r.quantity) for r in rows], shipped)
+    per_line = distribute(
+        [Line(sku=r.sku, quantity=r.quantity) for r in rows], shipped, order.nonstock_shipped
+    )
     body = order_summary(order)
     body["destination"] = order.destination
     body["packages"] = order.packages or []
@@ -43,6 +45,7 @@ def order_detail(session: Session, order: Order) -> dict[str, Any]:
             "line_no": r.line_no,
             "item_id": r.item_id,
             "sku": r.sku,
+            "stock": r.sku is not None,
             "description": r.description,
             "quantity": r.quantity,
             "quantity_shipped": shipped_qty,

@@ -14,6 +14,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -86,16 +87,18 @@ class TokenBucket:
         return wait
 
 
-_buckets: dict[tuple[str, float], TokenBucket] = {}
+_buckets: dict[tuple[str, str, float], TokenBucket] = {}
 _buckets_lock = threading.Lock()
 
 
-def shared_bucket(base_url: str, rate: float) -> TokenBucket:
-    """The process-wide bucket for this Starshipit endpoint and rate."""
+def shared_bucket(base_url: str, rate: float, account_id: str = "default") -> TokenBucket:
+    """The process-wide bucket of one account's keys at this Starshipit endpoint and rate
+    (each account has its own rate limit)."""
+    key = (base_url, account_id, rate)
     with _buckets_lock:
-        bucket = _buckets.get((base_url, rate))
+        bucket = _buckets.get(key)
         if bucket is None:
-            bucket = _buckets[(base_url, rate)] = TokenBucket(rate)
+            bucket = _buckets[key] = TokenBucket(rate)
         return bucket
 
 
@@ -122,6 +125,7 @@ class StarshipitClient:
         subscription_key: str | None,
         *,
         rate_limit: float = 2.0,
+        account_id: str = "default",
         bucket: TokenBucket | None = None,
         timeout: float | tuple[float, float] = (5.0, 30.0),
         max_retries: int = 4,
@@ -141,7 +145,8 @@ class StarshipitClient:
             "Content-Type": "application/json",
             "Accept": "application/json",
         }
-        self.bucket = bucket or shared_bucket(self.base_url, rate_limit)
+        self.account_id = account_id
+        self.bucket = bucket or shared_bucket(self.base_url, rate_limit, account_id)
         self.timeout = timeout
         self.max_retries = max_retries
         self.backoff_base = backoff_base
@@ -172,21 +177,23 @@ class StarshipitClient:
         return order
 
     def shipped_pages(
-        self, since: datetime, *, limit: int = PAGE_LIMIT
+        self, since: datetime, *, limit: int = PAGE_LIMIT, first_page: int = 1
     ) -> Iterator[tuple[int, int, list[dict[str, Any]]]]:
         """(page, total_pages, rows) for GET /api/orders/shipped since `since`."""
-        return self._pages("/api/orders/shipped", {"since_last_updated": isoformat(since)}, limit)
+        params = {"since_last_updated": isoformat(since)}
+        return self._pages("/api/orders/shipped", params, limit, first_page)
 
     def unshipped_pages(
-        self, since: datetime, *, limit: int = PAGE_LIMIT
+        self, since: datetime, *, limit: int = PAGE_LIMIT, first_page: int = 1
     ) -> Iterator[tuple[int, int, list[dict[str, Any]]]]:
-        return self._pages("/api/orders/unshipped", {"since_last_updated": isoformat(since)}, limit)
+        params = {"since_last_updated": isoformat(since)}
+        return self._pages("/api/orders/unshipped", params, limit, first_page)
 
     def _pages(
-        self, path: str, params: dict[str, Any], limit: int
+        self, path: str, params: dict[str, Any], limit: int, first_page: int = 1
     ) -> Iterator[tuple[int, int, list[dict[str, Any]]]]:
         limit = max(1, min(limit, PAGE_LIMIT))
-        for page in range(1, MAX_PAGES + 1):
+        for page in range(max(1, first_page), MAX_PAGES + 1):
             body = self.get(path, {**params, "limit": limit, "page": page})
             rows = body.get("orders") or []
             if not isinstance(rows, list):
@@ -205,46 +212,43 @@ class StarshipitClient:
     # -- transport -------------------------------------------------------------------
 
     def get(self, path: str, params: dict[str, Any]) -> dict[str, Any]:
+        """GET a path; transient faults (connection errors, timeouts, 429, 5xx, gateway
+        429/5xx bodies and `success: false` on a read) are retried with backoff, then
+        raise StarshipitUnavailable (StarshipitError for a persistent success false)."""
         url = f"{self.base_url}{path}"
         attempt = 0
         while True:
             self.bucket.acquire()
             self.calls += 1
-            try:
-                response = self._http.get(
-                    url, params=params, headers=self._headers, timeout=self.timeout
-                )
-            except (requests.ConnectionError, requests.Timeout) as error:
-                reason = f"{type(error).__name__} calling GET {path}"
-                if attempt >= self.max_retries:
-                    raise StarshipitUnavailable(reason) from None
-                attempt += 1
-                self._backoff(attempt, reason)
-                continue
-            status = response.status_code
-            log.info("starshipit GET %s -> %s", path, status)
-            if status == 429:
-                if attempt >= self.max_retries:
-                    raise StarshipitUnavailable(
-                        f"GET {path}: rate limited (429) after {attempt + 1} attempts", 429
-                    )
-                attempt += 1
-                wait = _retry_after(response.headers.get("Retry-After"))
-                if wait is None:
-                    self._backoff(attempt, f"429 on GET {path}")
-                else:
-                    self._sleep(min(wait, self.max_retry_after))
-                continue
-            if status in RETRYABLE_STATUS:
-                if attempt >= self.max_retries:
-                    raise StarshipitUnavailable(
-                        f"GET {path}: {status} after {attempt + 1} attempts: {_message(response)}",
-                        status,
-                    )
-                attempt += 1
-                self._backoff(attempt, f"{status} on GET {path}")
-                continue
-            return self._decode(path, response)
+            answer = self._attempt(url, path, params)
+            if not isinstance(answer, _Transient):
+                return answer
+            if attempt >= self.max_retries:
+                raise answer.give_up(attempt + 1)
+            attempt += 1
+            if answer.wait is None:
+                self._backoff(attempt, answer.reason)
+            else:
+                self._sleep(min(answer.wait, self.max_retry_after))
+
+    def _attempt(self, url: str, path: str, params: dict[str, Any]) -> dict[str, Any] | _Transient:
+        try:
+            response = self._http.get(
+                url, params=params, headers=self._headers, timeout=self.timeout
+            )
+        except (requests.ConnectionError, requests.Timeout) as error:
+            return _Transient(f"{type(error).__name__} calling GET {path}")
+        status = response.status_code
+        log.info("starshipit GET %s -> %s", path, status)
+        if status == 429:
+            return _Transient(
+                f"GET {path}: rate limited (429)",
+                429,
+                _retry_after(response.headers.get("Retry-After")),
+            )
+        if status in RETRYABLE_STATUS:
+            return _Transient(f"GET {path}: {status}: {_message(response)}", status)
+        return self._decode(path, response)
 
     def _backoff(self, attempt: int, reason: str) -> None:
         ceiling = min(self.backoff_cap, self.backoff_base * 2 ** (attempt - 1))
@@ -252,7 +256,7 @@ class StarshipitClient:
         log.warning("starshipit: %s; retry %d in %.2fs", reason, attempt, delay)
         self._sleep(delay)
 
-    def _decode(self, path: str, response: requests.Response) -> dict[str, Any]:
+    def _decode(self, path: str, response: requests.Response) -> dict[str, Any] | _Transient:
         status = response.status_code
         try:
             body = response.json()
@@ -263,13 +267,37 @@ class StarshipitClient:
         if not isinstance(body, dict):
             raise StarshipitError(f"GET {path}: the answer is not a JSON object", status)
         if "statusCode" in body and "success" not in body:
-            raise StarshipitError(
-                f"GET {path}: gateway error {body.get('statusCode')}: {body.get('message')}",
-                _int_or_none(body.get("statusCode")),
-            )
+            code = _int_or_none(body.get("statusCode"))
+            reason = f"GET {path}: gateway error {body.get('statusCode')}: {body.get('message')}"
+            if code == 429 or code in RETRYABLE_STATUS:
+                return _Transient(reason, code)
+            raise StarshipitError(reason, code)
         if not body.get("success"):
-            raise StarshipitError(f"GET {path}: success false: {_message(response, body)}", status)
+            message = _message(response, body)
+            if any(answer in message.lower() for answer in NOT_FOUND_MESSAGES):
+                raise StarshipitError(f"GET {path}: success false: {message}", status)
+            return _Transient(f"GET {path}: success false: {message}", status, refused=True)
         return body
+
+
+# `success: false` saying the thing asked for does not exist is an answer, not a fault.
+NOT_FOUND_MESSAGES = ("not found",)
+
+
+@dataclass(frozen=True)
+class _Transient:
+    """A failed attempt worth retrying: why, the HTTP status, the wait Starshipit asked."""
+
+    reason: str
+    status: int | None = None
+    wait: float | None = None
+    refused: bool = False  # Starshipit answered `success: false`
+
+    def give_up(self, attempts: int) -> StarshipitError:
+        text = f"{self.reason} (after {attempts} attempts)"
+        if self.refused:
+            return StarshipitError(text, self.status)
+        return StarshipitUnavailable(text, self.status)
 
 
 def _int_or_none(value: Any) -> int | None:
@@ -303,15 +331,21 @@ def _message(response: requests.Response, body: Any = None) -> str:
     return str(body)[:300]
 
 
-def client_from_settings(settings: Any, **kwargs: Any) -> StarshipitClient:
-    """A client configured from Settings; raises StarshipitNotConfigured without keys."""
-    kwargs.setdefault("rate_limit", settings.starshipit_rate_limit)
+def client_from_settings(
+    settings: Any, account_id: str = "default", **kwargs: Any
+) -> StarshipitClient:
+    """A client with the keys and rate limit of one account (Settings.account); raises
+    StarshipitNotConfigured when that account has no API keys, LookupError for an
+    account the configuration does not know."""
+    account = settings.account(account_id)
+    kwargs.setdefault("rate_limit", account.rate_limit)
     kwargs.setdefault(
         "timeout", (min(5.0, settings.starshipit_timeout), settings.starshipit_timeout)
     )
     return StarshipitClient(
         settings.starshipit_api_url,
-        settings.starshipit_api_key,
-        settings.starshipit_subscription_key,
+        account.starshipit_api_key,
+        account.starshipit_subscription_key,
+        account_id=account.id,
         **kwargs,
     )

@@ -4,9 +4,17 @@ mirror and ledger is classified. No Flask, SQLAlchemy, marshmallow or requests h
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
+
+from app.orders.domain import (
+    Line,
+    fully_shipped,
+    line_label,
+    nonstock_target,
+    shipped_targets,
+)
 
 MISSING_SHIPMENT = "missing_shipment"
 UNEXPECTED_SHIPMENT = "unexpected_shipment"
@@ -48,18 +56,23 @@ class MirrorOrder:
     order_id: int
     order_number: str | None
     status: str
-    demand: Mapping[str, int]  # Σ line quantity per SKU
+    demand: Mapping[str, int]  # stock demand per SKU (orders.domain.demand_by_sku)
     shipped: Mapping[str, int]  # ledger: shipments − reversals per SKU
     newest: datetime | None = None  # newest event time applied to the order
+    nonstock_demand: int = 0  # units on non-stock lines
+    nonstock_shipped: int = 0  # of which the newest shipped event says left
 
     @property
     def consistently_shipped(self) -> bool:
-        """Mirror says SHIPPED and the ledger shipped exactly the lines: no detail needed."""
-        return (
-            self.status == SHIPPED
-            and bool(self.demand)
-            and {k: v for k, v in self.shipped.items() if v} == dict(self.demand)
+        """Mirror says SHIPPED and the ledger shipped exactly the stock lines (quantity-0
+        and non-stock lines create no demand): no detail needed."""
+        return self.status == SHIPPED and {k: v for k, v in self.shipped.items() if v} == dict(
+            self.demand
         )
+
+    @property
+    def nonstock_done(self) -> bool:
+        return self.nonstock_shipped >= self.nonstock_demand
 
 
 @dataclass(frozen=True)
@@ -86,30 +99,80 @@ def _int(value: Any) -> int:
         return 0
 
 
-def starshipit_targets(order: Mapping[str, Any], *, listed_as_shipped: bool) -> dict[str, int]:
-    """Units Starshipit says left, per SKU (the same rule as an order_shipped event)."""
-    items = [i for i in order.get("items") or [] if isinstance(i, Mapping) and i.get("sku")]
+def _int_or_none(value: Any) -> int | None:
+    return None if value is None else _int(value)
+
+
+def starshipit_lines(order: Mapping[str, Any]) -> list[Line]:
+    """Starshipit's items as order lines; an item without a SKU is a non-stock line."""
+    lines = []
+    for item in order.get("items") or []:
+        if not isinstance(item, Mapping):
+            continue
+        sku = item.get("sku")
+        description = item.get("description")
+        lines.append(
+            Line(
+                sku=str(sku) if sku not in (None, "") else None,
+                quantity=_int(item.get("quantity")),
+                quantity_shipped=_int_or_none(item.get("quantity_shipped")),
+                description=description if isinstance(description, str) else None,
+            )
+        )
+    return lines
+
+
+def reported_shipped(order: Mapping[str, Any], *, listed_as_shipped: bool) -> bool:
+    """Starshipit says the order left: listed as shipped, or a status meaning a label."""
     status = str(order.get("status") or "").strip().lower()
-    if any(i.get("quantity_shipped") is not None for i in items):
-        use = "quantity_shipped"
-    elif listed_as_shipped or (status and status not in NOT_SHIPPED_STATUSES):
-        use = "quantity"
-    else:
-        return {}
-    targets: dict[str, int] = {}
-    for item in items:
-        sku = str(item["sku"])
-        targets[sku] = targets.get(sku, 0) + _int(item.get(use))
+    return listed_as_shipped or bool(status and status not in NOT_SHIPPED_STATUSES)
+
+
+def counts_as_fully_shipped(order: Mapping[str, Any], *, listed_as_shipped: bool) -> bool:
+    """CONTRACT §3: an order the REST API reports as shipped whose lines carry no positive
+    quantity_shipped counts as fully shipped (every line's quantity). Starshipit sends
+    `quantity_shipped: 0` on every line of orders it has not shipped and does not reliably
+    fill it in for shipped ones."""
+    return reported_shipped(order, listed_as_shipped=listed_as_shipped) and not any(
+        (line.quantity_shipped or 0) > 0 for line in starshipit_lines(order)
+    )
+
+
+def shipped_lines(order: Mapping[str, Any], *, listed_as_shipped: bool) -> list[Line]:
+    """Starshipit's lines carrying the units that left, read by the event rule
+    (orders.domain.shipped_targets): all of them for an order counted as fully shipped,
+    quantity_shipped where a line says so, none for an order not reported shipped."""
+    lines = starshipit_lines(order)
+    if counts_as_fully_shipped(order, listed_as_shipped=listed_as_shipped):
+        return [replace(line, quantity_shipped=None) for line in lines]
+    if any((line.quantity_shipped or 0) > 0 for line in lines):
+        return lines
+    return [replace(line, quantity_shipped=0) for line in lines]
+
+
+def starshipit_targets(order: Mapping[str, Any], *, listed_as_shipped: bool) -> dict[str, int]:
+    """Units Starshipit says left, per stock SKU (the same rule as an order_shipped event)."""
+    targets = shipped_targets(shipped_lines(order, listed_as_shipped=listed_as_shipped))
     return {sku: qty for sku, qty in sorted(targets.items()) if qty}
 
 
-def starshipit_demand(order: Mapping[str, Any]) -> dict[str, int]:
-    demand: dict[str, int] = {}
-    for item in order.get("items") or []:
-        if isinstance(item, Mapping) and item.get("sku"):
-            sku = str(item["sku"])
-            demand[sku] = demand.get(sku, 0) + _int(item.get("quantity"))
-    return demand
+def _units_text(order: Mapping[str, Any], targets: Mapping[str, int]) -> str:
+    parts = [f"{sku} ×{qty}" for sku, qty in targets.items()]
+    nonstock = nonstock_target(shipped_lines(order, listed_as_shipped=True))
+    if nonstock:
+        names = sorted({line_label(x) for x in starshipit_lines(order) if not x.stock})
+        parts.append(f"{', '.join(names)} ×{nonstock} (no stock moved)")
+    return ", ".join(parts) or "no units"
+
+
+def expected_status(mirror: MirrorOrder, order: Mapping[str, Any]) -> str:
+    """The status the mirror should show for Starshipit's shipped order, by the mirror's
+    own rule (orders.domain.fully_shipped) over Starshipit's stock lines. Non-stock lines
+    never count as drift: they are taken as the mirror has them."""
+    lines = shipped_lines(order, listed_as_shipped=True)
+    stock_lines = [x for x in lines if x.stock]
+    fully = fully_shipped(stock_lines, shipped_targets(lines)) and mirror.nonstock_done
+    return SHIPPED if fully else PARTIALLY_SHIPPED
 
 
 def synthetic_time(fetched_at: datetime, newest_in_mirror: datetime | None) -> datetime:
@@ -138,7 +201,7 @@ def classify_shipped(
     number = order.get("order_number")
     targets = starshipit_targets(order, listed_as_shipped=True)
     if mirror is None:
-        units = ", ".join(f"{sku} ×{qty}" for sku, qty in targets.items()) or "no units"
+        units = _units_text(order, targets)
         return [
             Drift(
                 UNKNOWN_ORDER,
@@ -154,9 +217,7 @@ def classify_shipped(
     at = synthetic_time(fetched_at, mirror.newest)
     diffs = _diffs(targets, mirror.shipped)
     if not diffs:
-        demand = starshipit_demand(order)
-        fully = bool(targets) and all(targets.get(s, 0) >= q for s, q in demand.items())
-        expected = SHIPPED if fully else PARTIALLY_SHIPPED
+        expected = expected_status(mirror, order)
         if targets and mirror.status != expected:
             return [
                 Drift(
@@ -255,8 +316,9 @@ def classify_unshipped(mirror: MirrorOrder | None, order: Mapping[str, Any]) -> 
                 detail="in Starshipit's unshipped orders but never mirrored",
             )
         ]
-    if mirror.status in (SHIPPED, CANCELLED):
-        shipped = sum(mirror.shipped.values())
+    shipped = sum(mirror.shipped.values())
+    if mirror.status == CANCELLED or (mirror.status == SHIPPED and shipped):
+        # A mirror SHIPPED by non-stock units alone is not drift (no stock moved).
         return [
             Drift(
                 STATUS_MISMATCH,
@@ -271,6 +333,14 @@ def classify_unshipped(mirror: MirrorOrder | None, order: Mapping[str, Any]) -> 
             )
         ]
     return []
+
+
+def effective_status(status: str, lease_until: datetime | None, now: datetime) -> str:
+    """A run's status as people should see it: a `running` run whose lease ran out was
+    interrupted (its process died or hung)."""
+    if status == "running" and lease_until is not None and lease_until < now:
+        return "interrupted"
+    return status
 
 
 def negative_stock_drift(rows: Iterable[tuple[str, int]]) -> list[Drift]:

@@ -1,72 +1,165 @@
-"""What the scheduler runs: reconciliation, polling, retries of parked/pending work."""
+"""What the scheduler runs: reconciliation and polling for every account (each with its
+own keys and rate limit), and retries of parked/pending work.
+
+A job reports a JobResult (its detail, and whether it found something to act on); a job
+that failed for one account still runs the others and then raises JobFailed with a short
+detail per account.
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from app.config import Settings
+from app.config import Account, Settings
 from app.db import Database
+from app.failures import is_unavailable
 from app.reconcile import repository as repo
-from app.reconcile.client import StarshipitClient, StarshipitNotConfigured, client_from_settings
+from app.reconcile.client import (
+    StarshipitClient,
+    StarshipitNotConfigured,
+    StarshipitUnavailable,
+    client_from_settings,
+)
 from app.reconcile.domain import CATEGORIES
-from app.reconcile.polling import poll_unshipped
-from app.reconcile.scheduler import EPOCH, JobSkipped
-from app.reconcile.service import run_reconciliation
+from app.reconcile.polling import poll_account
+from app.reconcile.scheduler import EPOCH, JobFailed, JobResult, JobSkipped
+from app.reconcile.service import (
+    RunConflict,
+    execute_run,
+    failure_reason,
+    resolve_window,
+    start_run,
+)
 from app.reconcile.tracking import retry_tracking
+from app.webhooks import inbox
 from app.webhooks.service import replay_due
 
+log = logging.getLogger(__name__)
 
-def _client(settings: Settings, **kwargs: Any) -> StarshipitClient:
-    try:
-        return client_from_settings(settings, **kwargs)
-    except StarshipitNotConfigured as error:
-        raise JobSkipped("not configured: " + str(error)) from None
+Work = Callable[[Settings, Database, Account], tuple[str, bool]]
 
 
-def reconcile_job(settings: Settings, db: Database, account_id: str = "default") -> str:
-    client = _client(settings)
-    run_id = run_reconciliation(
-        db,
-        client,
-        account_id=account_id,
-        overlap=timedelta(minutes=settings.reconcile_overlap_minutes),
-        trigger="scheduler",
+def _per_account(settings: Settings, db: Database, job: str, work: Work) -> JobResult:
+    """Run `work` for every account with API keys; one account failing never stops the
+    others. Skipped when no account has keys."""
+    lines, failed, unavailable, attention = [], False, False, False
+    configured = [a for a in settings.accounts if a.api_configured]
+    if not configured:
+        raise JobSkipped("not configured: Starshipit API keys missing for every account")
+    for account in configured:
+        try:
+            detail, found = work(settings, db, account)
+        except RunConflict as conflict:
+            detail, found = f"skipped: {conflict}", False
+        except JobFailed as recorded:  # its reason is already short and logged
+            detail, found, failed = f"failed: {recorded}", False, True
+            unavailable = unavailable or recorded.unavailable
+        except Exception as error:  # noqa: BLE001 - recorded; the next account still runs
+            if is_unavailable(error):
+                raise  # the database is down: no account can run
+            detail = "failed: " + failure_reason(error, f"{job} of account {account.id!r}")
+            failed, found = True, False
+            unavailable = unavailable or isinstance(error, StarshipitUnavailable)
+        lines.append(f"{account.id}: {detail}")
+        attention = attention or found
+    missing = [a.id for a in settings.accounts if not a.api_configured]
+    if missing:
+        lines.append(f"not configured: {', '.join(missing)}")
+    if failed:
+        raise JobFailed("; ".join(lines), unavailable=unavailable)
+    return JobResult("; ".join(lines), attention=attention)
+
+
+def _client(settings: Settings, account: Account, **kwargs: Any) -> StarshipitClient:
+    return client_from_settings(settings, account.id, **kwargs)
+
+
+def _reconcile_account(settings: Settings, db: Database, account: Account) -> tuple[str, bool]:
+    lease = timedelta(seconds=settings.reconcile_lease_seconds)
+    since, until = resolve_window(
+        db, account.id, None, None, timedelta(minutes=settings.reconcile_overlap_minutes)
     )
+    claim = start_run(
+        db, account_id=account.id, since=since, until=until, trigger="scheduler", lease=lease
+    )
+    try:
+        execute_run(db, _client(settings, account), claim, lease=lease)
+    except Exception as error:
+        if is_unavailable(error):
+            raise
+        with db.read() as session:
+            run = repo.get_run(session, claim.run_id)
+            reason = run.error if run is not None else None
+        raise JobFailed(
+            f"reconciliation {claim.run_id}: {reason or 'failed'}",
+            unavailable=isinstance(error, StarshipitUnavailable),
+        ) from None
     with db.read() as session:
-        run = repo.get_run(session, run_id)
+        run = repo.get_run(session, claim.run_id)
         assert run is not None
         drift = sum(v for k, v in (run.summary or {}).items() if k in CATEGORIES)
-        return f"reconciliation {run_id}: {drift} drift rows, {run.matched} matched"
+        return f"reconciliation {run.id}: {drift} drift rows, {run.matched} matched", drift > 0
 
 
-def poll_job(settings: Settings, db: Database, account_id: str = "default") -> str:
-    result = poll_unshipped(db, _client(settings), account_id=account_id)
-    return (
-        f"{result.seen} unshipped orders since {result.since.isoformat()}: "
-        f"{result.created} created, {result.changed} changed, {result.parked} parked"
+def reconcile_job(settings: Settings, db: Database) -> JobResult:
+    return _per_account(settings, db, "reconciliation", _reconcile_account)
+
+
+def _poll_account(settings: Settings, db: Database, account: Account) -> tuple[str, bool]:
+    result = poll_account(
+        db,
+        _client(settings, account),
+        account_id=account.id,
+        max_attempts=settings.tracking_max_attempts,
     )
+    return result.describe(), result.parked > 0
 
 
-def retry_job(settings: Settings, db: Database) -> str:
+def poll_job(settings: Settings, db: Database) -> JobResult:
+    return _per_account(settings, db, "poll", _poll_account)
+
+
+def retry_job(settings: Settings, db: Database) -> JobResult:
+    """Parked/pending order events of every account, then due tracking work with each
+    account's client (work of an account without keys waits)."""
     replayed = replay_due(db)
     detail = f"{len(replayed)} parked/pending order events replayed"
-    try:
-        client = client_from_settings(settings)
-    except StarshipitNotConfigured:
-        return detail + "; tracking work waits: Starshipit API not configured"
-    tracked = retry_tracking(db, client, max_attempts=settings.tracking_max_attempts)
+    clients: dict[str, StarshipitClient | None] = {}
+
+    def client_for(account_id: str) -> StarshipitClient | None:
+        if account_id not in clients:
+            try:
+                clients[account_id] = client_from_settings(settings, account_id)
+            except (StarshipitNotConfigured, LookupError):
+                clients[account_id] = None
+        return clients[account_id]
+
+    accounts = [a.id for a in settings.accounts] if settings.multi_account else None
+    tracked = retry_tracking(
+        db, client_for, max_attempts=settings.tracking_max_attempts, accounts=accounts
+    )
     applied = sum(1 for t in tracked if t.status in ("applied", "stale"))
-    return detail + f"; tracking: {len(tracked)} retried, {applied} applied"
+    detail += f"; tracking: {len(tracked)} retried, {applied} applied"
+    if not any(a.api_configured for a in settings.accounts):
+        detail += "; tracking work waits: Starshipit API not configured"
+    with db.read() as session:
+        parked = inbox.count_status(session, "parked")
+    if parked:
+        detail += f"; {parked} events still parked"
+    return JobResult(detail, attention=parked > 0)
 
 
-def job_table(settings: Settings, db: Database) -> dict[str, tuple[Any, Callable[[], str | None]]]:
+def job_table(
+    settings: Settings, db: Database
+) -> dict[str, tuple[Any, Callable[[], JobResult | str | None]]]:
     """name → (APScheduler trigger, work) for every job this configuration enables."""
     from apscheduler.triggers.cron import CronTrigger
     from apscheduler.triggers.interval import IntervalTrigger
 
-    jobs: dict[str, tuple[Any, Callable[[], str | None]]] = {
+    jobs: dict[str, tuple[Any, Callable[[], JobResult | str | None]]] = {
         "reconcile": (
             CronTrigger.from_crontab(settings.reconcile_cron, timezone="UTC"),
             lambda: reconcile_job(settings, db),

@@ -16,11 +16,21 @@ class ReconciliationRun(Base):
     """One comparison of Starshipit against the mirror and ledger over a window."""
 
     __tablename__ = "reconciliation_runs"
-    __table_args__ = (sa.Index("ix_reconciliation_runs_account_status", "account_id", "status"),)
+    __table_args__ = (
+        sa.Index("ix_reconciliation_runs_account_status", "account_id", "status"),
+        # At most one running run per account (POST /api/reconciliations answers 409).
+        sa.Index(
+            "ux_reconciliation_runs_one_running",
+            "account_id",
+            unique=True,
+            postgresql_where=sa.text("status = 'running'"),
+            sqlite_where=sa.text("status = 'running'"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     account_id: Mapped[str] = mapped_column(sa.String(100))
-    status: Mapped[str] = mapped_column(sa.String(16))  # running | done | failed
+    status: Mapped[str] = mapped_column(sa.String(16))  # running|done|failed|interrupted
     trigger: Mapped[str] = mapped_column(sa.String(20))  # api | cli | scheduler
     since: Mapped[datetime] = mapped_column(UTCDateTime)
     until: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -32,6 +42,11 @@ class ReconciliationRun(Base):
     matched: Mapped[int] = mapped_column(sa.Integer, default=0)
     summary: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
     error: Mapped[str | None] = mapped_column(sa.Text)
+    # The running process renews the lease; a `running` run whose lease ran out was
+    # interrupted (its process died) and can be resumed from `progress`.
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    lease_owner: Mapped[str | None] = mapped_column(sa.String(64))  # the process's claim
+    progress: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
 
 
 class ReconciliationDrift(Base):

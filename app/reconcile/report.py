@@ -7,8 +7,9 @@ import io
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from app.reconcile.domain import effective_status
 from app.reconcile.models import ReconciliationDrift, ReconciliationRun
-from app.timeutil import isoformat
+from app.timeutil import isoformat, utcnow
 
 CSV_COLUMNS = (
     "id",
@@ -39,7 +40,7 @@ def run_json(run: ReconciliationRun) -> dict[str, Any]:
     return {
         "id": run.id,
         "account_id": run.account_id,
-        "status": run.status,
+        "status": effective_status(run.status, run.lease_until, utcnow()),
         "trigger": run.trigger,
         "started_at": isoformat(run.started_at),
         "finished_at": isoformat(run.finished_at),

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from app.db import insert_for
 from app.ledger.models import StockBalance, StockMovement
+from app.orders.domain import Line, demand_by_sku, nonstock_demand
 from app.orders.models import Order, OrderLine
 from app.reconcile.domain import Drift, MirrorOrder
 from app.reconcile.models import (
@@ -29,8 +30,17 @@ SHIPMENT_TYPES = ("shipment", "shipment_reversal")
 
 
 def create_run(
-    session: Session, *, account_id: str, since: datetime, until: datetime, trigger: str
+    session: Session,
+    *,
+    account_id: str,
+    since: datetime,
+    until: datetime,
+    trigger: str,
+    owner: str,
+    lease_until: datetime,
+    progress: dict[str, Any],
 ) -> int:
+    """A new running run (IntegrityError when the account already has one running)."""
     run = ReconciliationRun(
         account_id=account_id,
         status="running",
@@ -43,10 +53,89 @@ def create_run(
         checked=0,
         matched=0,
         summary={},
+        lease_owner=owner,
+        lease_until=lease_until,
+        progress=progress,
     )
     session.add(run)
     session.flush()
     return run.id
+
+
+def expire_leases(session: Session, account_id: str, now: datetime) -> None:
+    """Runs of the account left `running` by a process that stopped renewing its lease
+    are `interrupted` (resumable)."""
+    session.execute(
+        sa.update(ReconciliationRun)
+        .where(
+            ReconciliationRun.account_id == account_id,
+            ReconciliationRun.status == "running",
+            ReconciliationRun.lease_until < now,
+        )
+        .values(status="interrupted", lease_owner=None)
+    )
+
+
+def running_run_id(session: Session, account_id: str) -> int | None:
+    return session.scalar(
+        sa.select(ReconciliationRun.id).where(
+            ReconciliationRun.account_id == account_id, ReconciliationRun.status == "running"
+        )
+    )
+
+
+def claim_for_resume(
+    session: Session, run_id: int, owner: str, lease_until: datetime, resumable: Sequence[str]
+) -> bool:
+    """Take a failed or interrupted run back to running under a new lease."""
+    result = session.execute(
+        sa.update(ReconciliationRun)
+        .where(ReconciliationRun.id == run_id, ReconciliationRun.status.in_(resumable))
+        .values(
+            status="running",
+            lease_owner=owner,
+            lease_until=lease_until,
+            error=None,
+            finished_at=None,
+        )
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def update_owned_run(session: Session, run_id: int, owner: str, **values: Any) -> bool:
+    """Update a running run only while this process still holds its lease."""
+    result = session.execute(
+        sa.update(ReconciliationRun)
+        .where(
+            ReconciliationRun.id == run_id,
+            ReconciliationRun.status == "running",
+            ReconciliationRun.lease_owner == owner,
+        )
+        .values(**values)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def drift_counts(session: Session, run_id: int) -> dict[str, int]:
+    rows = session.execute(
+        sa.select(ReconciliationDrift.category, sa.func.count())
+        .where(ReconciliationDrift.run_id == run_id)
+        .group_by(ReconciliationDrift.category)
+    )
+    return {category: int(n) for category, n in rows}
+
+
+def seen_among(session: Session, run_id: int, order_ids: Sequence[int]) -> set[int]:
+    if not order_ids:
+        return set()
+    return set(
+        session.scalars(
+            sa.select(ReconciliationSeen.order_id).where(
+                ReconciliationSeen.run_id == run_id,
+                ReconciliationSeen.order_id.in_(sorted(set(order_ids))),
+            )
+        )
+    )
 
 
 def get_run(session: Session, run_id: int) -> ReconciliationRun | None:
@@ -91,30 +180,33 @@ def mirror_orders(
             Order.content_at,
             Order.shipped_at,
             Order.deleted_at,
+            Order.nonstock_shipped,
         ).where(Order.account_id == account_id, Order.order_id.in_(ids))
     ).all()
     if not headers:
         return {}
     by_pk = {h.id: h.order_id for h in headers}
-    demand: dict[int, dict[str, int]] = {}
-    lines = session.execute(
-        sa.select(OrderLine.order_pk, OrderLine.sku, sa.func.sum(OrderLine.quantity))
-        .where(OrderLine.order_pk.in_(sorted(by_pk)))
-        .group_by(OrderLine.order_pk, OrderLine.sku)
-    )
-    for pk, sku, quantity in lines:
-        demand.setdefault(by_pk[pk], {})[sku] = int(quantity or 0)
+    lines: dict[int, list[Line]] = {}
+    for pk, sku, quantity in session.execute(
+        sa.select(OrderLine.order_pk, OrderLine.sku, OrderLine.quantity).where(
+            OrderLine.order_pk.in_(sorted(by_pk))
+        )
+    ):
+        lines.setdefault(by_pk[pk], []).append(Line(sku=sku, quantity=int(quantity)))
     shipped = ledger_shipped(session, account_id, [h.order_id for h in headers])
     result = {}
     for h in headers:
         stamps = [t for t in (h.content_at, h.shipped_at, h.deleted_at) if t is not None]
+        own = lines.get(h.order_id, [])
         result[h.order_id] = MirrorOrder(
             order_id=h.order_id,
             order_number=h.order_number,
             status=h.status,
-            demand=demand.get(h.order_id, {}),
+            demand=demand_by_sku(own),
             shipped=shipped.get(h.order_id, {}),
             newest=max(stamps) if stamps else None,
+            nonstock_demand=nonstock_demand(own),
+            nonstock_shipped=int(h.nonstock_shipped or 0),
         )
     return result
 
@@ -284,35 +376,40 @@ def set_cursor(session: Session, account_id: str, name: str, at: datetime) -> No
 
 def mirror_lines(
     session: Session, account_id: str, order_ids: Sequence[int]
-) -> dict[int, list[tuple[str, int]]]:
-    """(sku, quantity) per line in line order, for the polled orders (one query)."""
+) -> dict[int, list[tuple[str | None, int]]]:
+    """(sku, quantity) per line in line order (sku None: a non-stock line), for the
+    polled orders the mirror has (one query)."""
     if not order_ids:
         return {}
     rows = session.execute(
-        sa.select(Order.order_id, OrderLine.sku, OrderLine.quantity)
+        sa.select(Order.order_id, OrderLine.line_no, OrderLine.sku, OrderLine.quantity)
         .outerjoin(OrderLine, OrderLine.order_pk == Order.id)
         .where(Order.account_id == account_id, Order.order_id.in_(sorted(set(order_ids))))
         .order_by(Order.order_id, OrderLine.line_no)
     )
-    result: dict[int, list[tuple[str, int]]] = {}
+    result: dict[int, list[tuple[str | None, int]]] = {}
     for r in rows:
         lines = result.setdefault(int(r.order_id), [])
-        if r.sku is not None:
+        if r.line_no is not None:  # the outer join's row of an order without lines
             lines.append((r.sku, int(r.quantity)))
     return result
 
 
-def due_tracking(session: Session, source: str, now: datetime, limit: int) -> list[tuple[str, str]]:
-    rows = session.execute(
-        sa.select(InboxEvent.account_id, InboxEvent.event_id)
-        .where(
-            InboxEvent.source == source,
-            InboxEvent.status == "pending",
-            sa.or_(InboxEvent.next_attempt_at.is_(None), InboxEvent.next_attempt_at <= now),
-        )
-        .order_by(InboxEvent.id)
-        .limit(limit)
+def due_tracking(
+    session: Session,
+    source: str,
+    now: datetime,
+    limit: int,
+    accounts: Sequence[str] | None = None,
+) -> list[tuple[str, str]]:
+    stmt = sa.select(InboxEvent.account_id, InboxEvent.event_id).where(
+        InboxEvent.source == source,
+        InboxEvent.status == "pending",
+        sa.or_(InboxEvent.next_attempt_at.is_(None), InboxEvent.next_attempt_at <= now),
     )
+    if accounts is not None:
+        stmt = stmt.where(InboxEvent.account_id.in_(accounts))
+    rows = session.execute(stmt.order_by(InboxEvent.id).limit(limit))
     return [(r[0], r[1]) for r in rows]
 
 

@@ -16,6 +16,7 @@ import socket
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,6 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.db import Database
+from app.failures import is_unavailable, short_reason
 from app.reconcile import repository as repo
 from app.reconcile.models import SchedulerRun
 from app.timeutil import isoformat, utcnow
@@ -36,6 +38,38 @@ EPOCH = datetime(2000, 1, 1, tzinfo=UTC)  # interval jobs share slots across pro
 
 class JobSkipped(Exception):
     """The job had nothing it could do (e.g. Starshipit not configured): a recorded skip."""
+
+
+class JobFailed(Exception):
+    """The job failed with a short, safe detail (`unavailable`: Starshipit or the
+    database could not be reached, so a later run may succeed)."""
+
+    def __init__(self, detail: str, *, unavailable: bool = False) -> None:
+        super().__init__(detail)
+        self.unavailable = unavailable
+
+
+@dataclass(frozen=True)
+class JobResult:
+    """What a job run did; `attention`: it found something to act on (drift, events
+    still parked)."""
+
+    detail: str
+    attention: bool = False
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """The last run of a JobRunner: its status, detail and how it ended."""
+
+    status: str  # done | failed | skipped
+    detail: str | None = None
+    attention: bool = False
+    unavailable: bool = False
+    not_configured: bool = False
+
+
+NOT_CONFIGURED = "not configured"
 
 
 def identity() -> str:
@@ -52,31 +86,53 @@ def slot_for(trigger: Any, now: datetime, tolerance: timedelta = timedelta(secon
     return slot.astimezone(UTC)
 
 
+Work = Callable[[], JobResult | str | None]
+
+
 class JobRunner:
     def __init__(self, db: Database, name: str | None = None) -> None:
         self.db = db
         self.name = name or identity()
+        self.last: RunRecord | None = None
 
-    def run(self, job: str, slot: datetime | None, work: Callable[[], str | None]) -> str:
-        """Run `work` once for (job, slot) across all schedulers; returns the run status."""
+    def run(self, job: str, slot: datetime | None, work: Work) -> str:
+        """Run `work` once for (job, slot) across all schedulers; returns the run status.
+        With no slot (a manual `--once` run) no scheduled slot is claimed: the job only
+        takes its lock, so the next scheduled run still happens."""
         if slot is not None and not self.db.run(lambda s: repo.claim_slot(s, job, slot)):
             self._record(job, slot, "skipped", "slot already taken by another scheduler")
-            return "skipped"
+            return self._last("skipped", "slot already taken by another scheduler")
         with self._job_lock(job, slot) as run_id:
             if run_id is None:
-                self._record(job, slot, "skipped", "previous run of this job still in progress")
-                return "skipped"
-            try:
-                detail = work()
-            except JobSkipped as skipped:
-                self._finish(run_id, "skipped", str(skipped))
-                return "skipped"
-            except Exception as error:
-                log.exception("job %s failed", job)
-                self._finish(run_id, "failed", f"{type(error).__name__}: {error}"[:2000])
-                return "failed"
-            self._finish(run_id, "done", detail)
-            return "done"
+                detail = "previous run of this job still in progress"
+                self._record(job, slot, "skipped", detail)
+                return self._last("skipped", detail)
+            record = self._work(job, work)
+            self._finish(run_id, record.status, record.detail)
+            self.last = record
+            return record.status
+
+    def _work(self, job: str, work: Work) -> RunRecord:
+        try:
+            result = work()
+        except JobSkipped as skipped:
+            return RunRecord(
+                "skipped", str(skipped), not_configured=str(skipped).startswith(NOT_CONFIGURED)
+            )
+        except JobFailed as failed:
+            log.warning("job %s failed: %s", job, failed)
+            return RunRecord("failed", str(failed)[:2000], unavailable=failed.unavailable)
+        except Exception as error:  # noqa: BLE001 - recorded with a short reason
+            return RunRecord(
+                "failed", short_reason(error, log, f"job {job}"), unavailable=is_unavailable(error)
+            )
+        if isinstance(result, JobResult):
+            return RunRecord("done", result.detail, attention=result.attention)
+        return RunRecord("done", result)
+
+    def _last(self, status: str, detail: str) -> str:
+        self.last = RunRecord(status, detail)
+        return status
 
     @contextmanager
     def _job_lock(self, job: str, slot: datetime | None) -> Iterator[int | None]:
@@ -138,9 +194,7 @@ def run_json(r: SchedulerRun) -> dict[str, Any]:
     }
 
 
-def build_scheduler(
-    jobs: dict[str, tuple[Any, Callable[[], str | None]]], runner: JobRunner
-) -> Any:
+def build_scheduler(jobs: dict[str, tuple[Any, Work]], runner: JobRunner) -> Any:
     """A BlockingScheduler (UTC) running each (trigger, work) through `runner`."""
     from apscheduler.schedulers.blocking import BlockingScheduler
 

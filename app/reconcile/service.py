@@ -1,55 +1,91 @@
-"""run_reconciliation / repair_run: compare Starshipit with the mirror and the ledger.
+"""Reconciliation runs (start, resume, execute: see app.reconcile.passes) and repair.
 
-Memory stays bounded whatever the window: one page of Starshipit rows at a time, compared
-with two IN-list queries; drift rows and the ids seen are written per page; the ledger side
-("shipped here, not listed there") is one anti-join against the ids seen, keyset-paginated.
-Order detail is fetched only for orders the mirror lacks or disagrees on.
+A run compares Starshipit with the mirror and the ledger over a window. It holds a lease
+that its process renews with every page; a run whose lease ran out is `interrupted`, and a
+`failed` or `interrupted` run resumes from its first unfinished page (CONTRACT §4). At
+most one run per account is `running` (a partial unique index). Repair applies a report's
+repairable rows through apply_order_event.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import Counter
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from marshmallow import ValidationError
+from sqlalchemy import exc
 from sqlalchemy.orm import Session
 
 from app.db import Database
+from app.failures import short_reason
 from app.orders.domain import OrderEvent, ParkEvent
 from app.orders.service import apply_order_event
 from app.reconcile import repository as repo
-from app.reconcile.client import StarshipitClient, StarshipitError, StarshipitUnavailable
+from app.reconcile.client import StarshipitClient, StarshipitError
 from app.reconcile.domain import (
     CATEGORIES,
     REPAIRABLE,
-    STATUS_MISMATCH,
-    UNKNOWN_ORDER,
-    Drift,
-    MirrorOrder,
-    classify_shipped,
-    classify_unlisted,
-    classify_unshipped,
+    counts_as_fully_shipped,
     negative_stock_drift,
 )
-from app.timeutil import as_utc, isoformat, parse_time, utcnow
+from app.reconcile.passes import (
+    FINAL,
+    LEDGER,
+    SHIPPED,
+    UNSHIPPED,
+    Lease,
+    LeaseLost,
+    Pass,
+    Progress,
+    RunState,
+    ledger_pass,
+    shipped_pass,
+    unshipped_pass,
+)
+from app.timeutil import as_utc, isoformat, utcnow
 from app.webhooks.schemas import load_order_event
 
 log = logging.getLogger(__name__)
 
 DEFAULT_FIRST_WINDOW = timedelta(hours=24)
-LEDGER_CHUNK = 250
-
-Progress = Callable[[str, int, int], None]  # (phase, page, total_pages)
+DEFAULT_LEASE = timedelta(minutes=5)
+RESUMABLE = ("failed", "interrupted")
 
 
 class WindowError(ValueError):
     def __init__(self, message: str, field: str) -> None:
         super().__init__(message)
         self.field = field
+
+
+class RunConflict(Exception):
+    """The account already has a reconciliation running (CONTRACT §4: 409 with its id)."""
+
+    def __init__(self, account_id: str, running_id: int | None) -> None:
+        super().__init__(f"reconciliation {running_id} of account {account_id!r} is still running")
+        self.running_id = running_id
+
+
+class ResumeRefused(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A run this process may execute: the lease owner token names the process."""
+
+    run_id: int
+    owner: str
+
+
+FULLY_SHIPPED_NOTE = (
+    "Starshipit reports the order shipped without shipped quantities on its lines: "
+    "counted as shipped in full"
+)
 
 
 def order_event_from_starshipit(
@@ -59,17 +95,33 @@ def order_event_from_starshipit(
     event_id: str,
     occurred_at: datetime,
     account_id: str,
+    listed_as_shipped: bool = False,
 ) -> OrderEvent:
     """The one converter from Starshipit's REST order to an order event (validated by the
-    same schema as webhooks). Raises marshmallow.ValidationError."""
+    same schema as webhooks). An order_shipped event of an order the REST API reports as
+    shipped with no positive quantity_shipped ships every line (CONTRACT §3) and says so
+    on the timeline. Raises marshmallow.ValidationError."""
+    body = dict(order)
+    notes: tuple[str, ...] = ()
+    if event_type == "order_shipped" and counts_as_fully_shipped(
+        order, listed_as_shipped=listed_as_shipped
+    ):
+        body["items"] = [_without_shipped(item) for item in order.get("items") or []]
+        notes = (FULLY_SHIPPED_NOTE,)
     envelope = {
         "event_id": event_id,
         "event_type": event_type,
         "occurred_at": isoformat(occurred_at),
         "account_id": account_id,
-        "order": dict(order),
+        "order": body,
     }
-    return load_order_event(envelope)
+    return replace(load_order_event(envelope), notes=notes)
+
+
+def _without_shipped(item: Any) -> Any:
+    if not isinstance(item, Mapping):
+        return item
+    return {k: v for k, v in item.items() if k != "quantity_shipped"}
 
 
 def resolve_window(
@@ -92,85 +144,165 @@ def resolve_window(
 
 
 def start_run(
-    db: Database, *, account_id: str, since: datetime, until: datetime, trigger: str
-) -> int:
-    with db.write() as session:
+    db: Database,
+    *,
+    account_id: str,
+    since: datetime,
+    until: datetime,
+    trigger: str,
+    lease: timedelta = DEFAULT_LEASE,
+) -> Claim:
+    """A new running run; RunConflict when the account has one running (a run whose
+    process stopped renewing its lease is marked interrupted first)."""
+    owner = uuid.uuid4().hex
+
+    def create(session: Session) -> int:
+        repo.expire_leases(session, account_id, utcnow())
         return repo.create_run(
-            session, account_id=account_id, since=since, until=until, trigger=trigger
+            session,
+            account_id=account_id,
+            since=since,
+            until=until,
+            trigger=trigger,
+            owner=owner,
+            lease_until=utcnow() + lease,
+            progress=RunState().progress(),
         )
 
+    try:
+        return Claim(db.run(create), owner)
+    except exc.IntegrityError:
+        with db.read() as session:
+            raise RunConflict(account_id, repo.running_run_id(session, account_id)) from None
 
-@dataclass
-class _Tally:
-    counts: Counter[str] = field(default_factory=Counter)
-    pages: int = 0
-    checked: int = 0
-    matched: int = 0
-    unshipped_checked: int = 0
-    details_fetched: int = 0
 
-    def summary(self) -> dict[str, int]:
-        body = {c: self.counts.get(c, 0) for c in CATEGORIES}
-        body["matched"] = self.matched
-        body["checked"] = self.checked
-        body["unshipped_checked"] = self.unshipped_checked
-        body["details_fetched"] = self.details_fetched
-        return body
+def resume_run(db: Database, run_id: int, *, lease: timedelta = DEFAULT_LEASE) -> Claim:
+    """Take a failed or interrupted run back (CONTRACT §4); it continues from its first
+    unfinished page with what it found. LookupError, ResumeRefused or RunConflict."""
+    owner = uuid.uuid4().hex
+
+    def claim(session: Session) -> None:
+        run = repo.get_run(session, run_id)
+        if run is None:
+            raise LookupError(f"no reconciliation {run_id}")
+        repo.expire_leases(session, run.account_id, utcnow())
+        session.refresh(run)
+        if run.status not in RESUMABLE:
+            raise ResumeRefused(
+                f"reconciliation {run_id} is {run.status}; only failed or interrupted runs resume"
+            )
+        state = RunState.of(run, 0)
+        state.resumes += 1
+        repo.claim_for_resume(session, run_id, owner, utcnow() + lease, RESUMABLE)
+        repo.update_owned_run(session, run_id, owner, progress=state.progress())
+
+    try:
+        db.run(claim)
+    except exc.IntegrityError:
+        with db.read() as session:
+            run = repo.get_run(session, run_id)
+            account_id = run.account_id if run else "?"
+            raise RunConflict(account_id, repo.running_run_id(session, account_id)) from None
+    return Claim(run_id, owner)
 
 
 def execute_run(
     db: Database,
     client: StarshipitClient,
-    run_id: int,
+    claim: Claim,
     *,
+    lease: timedelta = DEFAULT_LEASE,
     progress: Progress | None = None,
 ) -> dict[str, int]:
-    """Run a started reconciliation to the end; the run row ends `done` or `failed`."""
+    """Run a claimed reconciliation from where it got to; it ends `done`, or `failed`
+    with a short reason and its finished pages kept (resumable)."""
     with db.read() as session:
-        run = repo.get_run(session, run_id)
+        run = repo.get_run(session, claim.run_id)
         if run is None:
-            raise LookupError(f"no reconciliation {run_id}")
-        account_id, since, until = run.account_id, run.since, run.until
-    calls_before = client.calls
-    tally = _Tally()
+            raise LookupError(f"no reconciliation {claim.run_id}")
+        work = Pass(
+            db,
+            client,
+            claim.run_id,
+            run.account_id,
+            run.since,
+            run.until,
+            Lease(db, claim.run_id, claim.owner, lease),
+            RunState.of(run, client.calls),
+            progress,
+        )
     try:
-        _shipped_pass(db, client, run_id, account_id, since, until, tally, progress)
-        _unshipped_pass(db, client, run_id, account_id, since, tally, progress)
-        _ledger_pass(db, client, run_id, account_id, since, until, tally)
-        with db.write() as session:
-            negative = negative_stock_drift(repo.negative_skus(session))
-            tally.counts.update(d.category for d in negative)
-            repo.add_drift(session, run_id, negative)
-            repo.clear_seen(session, run_id)
-            repo.update_run(
-                session,
-                run_id,
-                status="done",
-                finished_at=utcnow(),
-                api_calls=client.calls - calls_before,
-                pages=tally.pages,
-                checked=tally.checked,
-                matched=tally.matched,
-                summary=tally.summary(),
-            )
-    except Exception as error:
-        log.exception("reconciliation %s failed", run_id)
-        with db.write() as session:
-            repo.clear_seen(session, run_id)
-            repo.update_run(
-                session,
-                run_id,
-                status="failed",
-                finished_at=utcnow(),
-                api_calls=client.calls - calls_before,
-                pages=tally.pages,
-                checked=tally.checked,
-                matched=tally.matched,
-                summary=tally.summary(),
-                error=f"{type(error).__name__}: {error}"[:2000],
-            )
+        return _run_passes(work)
+    except LeaseLost:
         raise
-    return tally.summary()
+    except Exception as error:
+        _fail(work, error)
+        raise
+
+
+def _run_passes(work: Pass) -> dict[str, int]:
+    steps = ((SHIPPED, shipped_pass, UNSHIPPED), (UNSHIPPED, unshipped_pass, LEDGER))
+    for phase, step, following in steps:
+        if work.state.phase == phase:
+            step(work)
+            work.save([], [], phase=following, page=1)
+    if work.state.phase == LEDGER:
+        ledger_pass(work)
+        work.save([], [], phase=FINAL)
+    return _finish(work)
+
+
+def _summary(counts: Mapping[str, int], state: RunState) -> dict[str, int]:
+    body = {c: counts.get(c, 0) for c in CATEGORIES}
+    body["matched"] = state.matched
+    body["checked"] = state.checked
+    body["unshipped_checked"] = state.unshipped_checked
+    body["details_fetched"] = state.details_fetched
+    return body
+
+
+def _finish(work: Pass) -> dict[str, int]:
+    with work.db.write() as session:
+        repo.add_drift(session, work.run_id, negative_stock_drift(repo.negative_skus(session)))
+        summary = _summary(repo.drift_counts(session, work.run_id), work.state)
+        repo.clear_seen(session, work.run_id)
+        values = work.state.columns(work.client) | {
+            "status": "done",
+            "finished_at": utcnow(),
+            "summary": summary,
+            "lease_owner": None,
+        }
+        if not repo.update_owned_run(session, work.run_id, work.lease.owner, **values):
+            raise LeaseLost(f"reconciliation {work.run_id} was taken over")
+    return summary
+
+
+def failure_reason(error: BaseException, doing: str) -> str:
+    """A run's or job's stored reason: Starshipit's own short message, or a short reason
+    with an error id (details in the server log)."""
+    if isinstance(error, StarshipitError):
+        reason = f"Starshipit: {error}"[:500]
+        log.warning("%s failed: %s", doing, reason)
+        return reason
+    return short_reason(error, log, doing)
+
+
+def _fail(work: Pass, error: Exception) -> None:
+    """Record the failure (a short reason) and keep the finished pages for a resume."""
+    reason = failure_reason(error, f"reconciliation {work.run_id}")
+    try:
+        with work.db.write() as session:
+            summary = _summary(repo.drift_counts(session, work.run_id), work.state)
+            values = work.state.columns(work.client) | {
+                "status": "failed",
+                "finished_at": utcnow(),
+                "summary": summary,
+                "error": reason,
+                "lease_owner": None,
+            }
+            repo.update_owned_run(session, work.run_id, work.lease.owner, **values)
+    except Exception:  # noqa: BLE001 - storage down: the lease runs out (interrupted)
+        log.warning("reconciliation %s: could not record the failure", work.run_id)
 
 
 def run_reconciliation(
@@ -182,184 +314,16 @@ def run_reconciliation(
     until: datetime | None = None,
     overlap: timedelta = timedelta(hours=1),
     trigger: str = "cli",
+    lease: timedelta = DEFAULT_LEASE,
     progress: Progress | None = None,
 ) -> int:
     """Start and run a reconciliation; returns its id (the run row tells the outcome)."""
     since, until = resolve_window(db, account_id, since, until, overlap)
-    run_id = start_run(db, account_id=account_id, since=since, until=until, trigger=trigger)
-    execute_run(db, client, run_id, progress=progress)
-    return run_id
-
-
-def _order_id(row: Mapping[str, Any]) -> int | None:
-    value = row.get("order_id")
-    if isinstance(value, bool) or not isinstance(value, int):
-        return None
-    return value
-
-
-def _shipped_date(row: Mapping[str, Any]) -> datetime | None:
-    value = row.get("shipped_date")
-    if not isinstance(value, str) or not value.strip():
-        return None
-    try:
-        return parse_time(value)
-    except ValueError:
-        return None
-
-
-def _shipped_pass(
-    db: Database,
-    client: StarshipitClient,
-    run_id: int,
-    account_id: str,
-    since: datetime,
-    until: datetime,
-    tally: _Tally,
-    progress: Progress | None,
-) -> None:
-    for page, total, rows in client.shipped_pages(since):
-        tally.pages += 1
-        ids = [oid for oid in (_order_id(r) for r in rows) if oid is not None]
-        with db.read() as session:
-            mirror = repo.mirror_orders(session, account_id, ids)
-        drift: list[Drift] = []
-        for row in rows:
-            oid = _order_id(row)
-            if oid is None:
-                continue
-            shipped_at = _shipped_date(row)
-            if shipped_at is not None and shipped_at > until:
-                continue  # shipped after the window: the next run looks at it
-            tally.checked += 1
-            known = mirror.get(oid)
-            if known is not None and known.consistently_shipped:
-                tally.matched += 1
-                continue
-            found = _detail_drift(client, known, oid, row, tally)
-            if not found:
-                tally.matched += 1
-            drift.extend(found)
-        _store_page(db, run_id, drift, ids, tally, checked=tally.checked)
-        if progress:
-            progress("shipped", page, total)
-
-
-def _detail_drift(
-    client: StarshipitClient,
-    known: MirrorOrder | None,
-    order_id: int,
-    row: Mapping[str, Any],
-    tally: _Tally,
-) -> list[Drift]:
-    fetched_at = utcnow()
-    try:
-        order = client.get_order(order_id=order_id)
-    except StarshipitUnavailable:
-        raise
-    except StarshipitError as error:
-        return [
-            Drift(
-                UNKNOWN_ORDER if known is None else STATUS_MISMATCH,
-                order_id,
-                row.get("order_number"),
-                detail=f"listed as shipped but its detail could not be read: {error}",
-            )
-        ]
-    tally.details_fetched += 1
-    return classify_shipped(known, order, fetched_at=fetched_at)
-
-
-def _unshipped_pass(
-    db: Database,
-    client: StarshipitClient,
-    run_id: int,
-    account_id: str,
-    since: datetime,
-    tally: _Tally,
-    progress: Progress | None,
-) -> None:
-    for page, total, rows in client.unshipped_pages(since):
-        tally.pages += 1
-        ids = [oid for oid in (_order_id(r) for r in rows) if oid is not None]
-        with db.read() as session:
-            mirror = repo.mirror_orders(session, account_id, ids)
-        drift: list[Drift] = []
-        for row in rows:
-            oid = _order_id(row)
-            if oid is None:
-                continue
-            tally.unshipped_checked += 1
-            drift.extend(classify_unshipped(mirror.get(oid), row))
-        # Orders reported here are not reported again by the ledger pass.
-        _store_page(db, run_id, drift, [d.order_id for d in drift if d.order_id], tally)
-        if progress:
-            progress("unshipped", page, total)
-
-
-def _store_page(
-    db: Database,
-    run_id: int,
-    drift: list[Drift],
-    seen: list[int],
-    tally: _Tally,
-    **run_fields: Any,
-) -> None:
-    """One page's drift rows and seen ids, with the run's progress, in one transaction."""
-    with db.write() as session:
-        repo.add_drift(session, run_id, drift)
-        repo.mark_seen(session, run_id, seen)
-        repo.update_run(session, run_id, pages=tally.pages, **run_fields)
-    tally.counts.update(d.category for d in drift)
-
-
-def _ledger_pass(
-    db: Database,
-    client: StarshipitClient,
-    run_id: int,
-    account_id: str,
-    since: datetime,
-    until: datetime,
-    tally: _Tally,
-) -> None:
-    """Orders the ledger shipped in the window that Starshipit did not list as shipped."""
-    after = 0
-    while True:
-        with db.read() as session:
-            chunk = repo.unlisted_shipped_orders(
-                session,
-                run_id=run_id,
-                account_id=account_id,
-                since=since,
-                until=until,
-                after_pk=after,
-                limit=LEDGER_CHUNK,
-            )
-            if not chunk:
-                return
-            mirror = repo.mirror_orders(session, account_id, [oid for _, oid in chunk])
-        after = chunk[-1][0]
-        drift: list[Drift] = []
-        for _, oid in chunk:
-            known = mirror.get(oid)
-            if known is None or not any(known.shipped.values()):
-                continue
-            tally.checked += 1
-            fetched_at = utcnow()
-            try:
-                order = client.get_order(order_id=oid)
-            except StarshipitUnavailable:
-                raise
-            except StarshipitError as error:
-                order = {"order_id": oid, "status": f"unreadable: {error}", "items": []}
-            tally.details_fetched += 1
-            found = classify_unlisted(known, order, fetched_at=fetched_at)
-            if not found:
-                tally.matched += 1
-            drift.extend(found)
-        with db.write() as session:
-            repo.add_drift(session, run_id, drift)
-        tally.counts.update(d.category for d in drift)
+    claim = start_run(
+        db, account_id=account_id, since=since, until=until, trigger=trigger, lease=lease
+    )
+    execute_run(db, client, claim, lease=lease, progress=progress)
+    return claim.run_id
 
 
 # -- repair ---------------------------------------------------------------------------
@@ -451,6 +415,7 @@ def _repair_order(
                 event_id=event_id,
                 occurred_at=snap.snapshot_at,
                 account_id=account_id,
+                listed_as_shipped=True,  # every repairable row's order left Starshipit
             )
         except ValidationError as error:
             skip(pending, f"Starshipit's order does not validate: {error.messages}")

@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 from sqlalchemy.orm import Session
 
 from app.db import Database
+from app.failures import is_unavailable, short_reason
 from app.orders import repository as orders_repo
 from app.orders.domain import SHIPPED, ParkEvent
 from app.orders.service import apply_order_event
@@ -32,21 +34,31 @@ from app.timeutil import utcnow
 from app.webhooks import inbox
 from app.webhooks.models import InboxEvent
 from app.webhooks.schemas import flatten_errors
-from app.webhooks.service import body_sha256, same_body
+from app.webhooks.service import backoff, body_sha256, same_body
 
 log = logging.getLogger(__name__)
 
 SOURCE = "tracking"
 EVENT_TYPE = "tracking"
-RETRY_BASE = timedelta(seconds=30)
-RETRY_CAP = timedelta(hours=1)
+# Fetch-and-apply work stored by polling for an order Starshipit lists as shipped.
+POLL_SHIPPED = "poll_shipped"
+
+
+class NumberAsText(fields.String):
+    """Text, or a JSON integer read as its text (Starshipit sends `order_number` both
+    ways in the tracking webhook)."""
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        return super()._deserialize(value, attr, data, **kwargs)
 
 
 class TrackingSchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    order_number = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    order_number = NumberAsText(required=True, validate=validate.Length(min=1, max=100))
     tracking_status = fields.String(required=True, validate=validate.Length(min=1, max=50))
     tracking_number = fields.String(load_default=None, allow_none=True)
     last_updated_date = fields.String(load_default=None, allow_none=True)
@@ -78,10 +90,6 @@ def dedupe_id(data: dict[str, Any]) -> str:
 
 def label_exists(status: str) -> bool:
     return status.strip().lower() not in ("cancelled", "canceled")
-
-
-def backoff(attempts: int) -> timedelta:
-    return min(RETRY_CAP, RETRY_BASE * 2 ** max(0, attempts - 1))
 
 
 def receive_tracking(
@@ -150,6 +158,66 @@ def receive_tracking(
     return process_tracking(db, client, account_id, event_id, max_attempts=max_attempts)
 
 
+@dataclass(frozen=True)
+class _Work:
+    """What a stored fetch-and-apply row asks for."""
+
+    order_id: int | None
+    order_number: str
+    listed_as_shipped: bool  # stored by polling from Starshipit's shipped listing
+
+
+def _load_work(db: Database, account_id: str, event_id: str, allowed: tuple[str, ...]) -> _Work:
+    with db.read() as session:
+        stored = inbox.get_event(session, account_id, event_id)
+        if stored is None or stored.source != SOURCE:
+            raise LookupError(f"no tracking event {event_id!r} in account {account_id!r}")
+        if stored.status not in allowed:
+            raise NotRetryable(f"tracking event {event_id!r} is {stored.status}")
+        polled = stored.event_type == POLL_SHIPPED
+        order_id = stored.order_id if polled else None
+        if order_id is None and not stored.order_number:
+            raise NotRetryable(f"tracking event {event_id!r} names no order")
+        return _Work(order_id, stored.order_number or "", listed_as_shipped=polled)
+
+
+def store_shipped_work(
+    db: Database, account_id: str, rows: list[tuple[int | None, str | None, str]]
+) -> list[str]:
+    """Polling: keep fetch-and-apply work for orders Starshipit lists as shipped that the
+    mirror has not fully shipped; rows are (order_id, order_number, shipped row as JSON).
+    Returns the event ids of the work stored now as pending (work stored by an earlier
+    poll is a duplicate: the retry job has it). A row naming no order is kept parked."""
+
+    def store(session: Session) -> list[str]:
+        now, stored = utcnow(), []
+        for order_id, number, payload in rows:
+            digest = hashlib.sha256(payload.encode()).hexdigest()[:16]
+            event_id = f"poll-shipped:{order_id}:{digest}"
+            named = order_id is not None or bool(number)
+            pk = inbox.insert_event(
+                session,
+                account_id=account_id,
+                event_id=event_id,
+                source=SOURCE,
+                event_type=POLL_SHIPPED,
+                occurred_at=now,
+                order_id=order_id,
+                order_number=number,
+                body_sha256=body_sha256(payload.encode()),
+                payload=payload,
+                status="pending" if named else "parked",
+                reason=None if named else "shipped listing row without order_id or order_number",
+                attempts=0,
+                next_attempt_at=now if named else None,
+            )
+            if pk is not None and named:
+                stored.append(event_id)
+        return stored
+
+    return db.run(store)
+
+
 def process_tracking(
     db: Database,
     client: StarshipitClient,
@@ -160,56 +228,77 @@ def process_tracking(
     manual: bool = False,
 ) -> Outcome:
     """Fetch the order and apply it; on failure keep the work for later (or park it)."""
-    with db.read() as session:
-        stored = inbox.get_event(session, account_id, event_id)
-        if stored is None or stored.source != SOURCE:
-            raise LookupError(f"no tracking event {event_id!r} in account {account_id!r}")
-        allowed = ("pending", "parked") if manual else ("pending",)
-        if stored.status not in allowed:
-            raise NotRetryable(f"tracking event {event_id!r} is {stored.status}")
-        order_number = stored.order_number or ""
+    allowed = ("pending", "parked") if manual else ("pending",)
+    work = _load_work(db, account_id, event_id, allowed)
     fetched_at = utcnow()
     try:
-        order = client.get_order(order_number=order_number)
+        if work.order_id is not None:
+            order = client.get_order(order_id=work.order_id)
+        else:
+            order = client.get_order(order_number=work.order_number)
     except StarshipitError as error:
         return _failed(db, account_id, event_id, f"Starshipit: {error}", max_attempts)
-
-    def work(session: Session) -> Outcome:
-        row = inbox.lock_event(session, account_id, event_id)
-        if row is None or row.status not in allowed:
-            return Outcome(row.status if row else "missing", event_id)
-        row.attempts += 1
-        order_id = order.get("order_id")
-        known = (
-            repo.mirror_orders(session, account_id, [order_id]).get(order_id)
-            if isinstance(order_id, int)
-            else None
-        )
-        try:
-            event = order_event_from_starshipit(
-                order,
-                event_type="order_shipped",
-                event_id=event_id,
-                occurred_at=synthetic_time(fetched_at, known.newest if known else None),
-                account_id=account_id,
+    try:
+        return db.run(
+            lambda session: _apply_fetched(
+                session, account_id, event_id, allowed, order, fetched_at, work
             )
-        except ValidationError as error:
-            return _park(row, f"Starshipit's order does not validate: {error.messages}")
-        try:
-            with session.begin_nested():
-                result = apply_order_event(session, event, actor="tracking")
-        except ParkEvent as error:
-            return _park(row, str(error))
-        row.order_id = event.order_id
-        row.status, row.reason, row.applied_at, row.next_attempt_at = (
-            result.outcome,
-            None,
-            utcnow(),
-            None,
         )
-        return Outcome(result.outcome, event_id)
+    except Exception as error:  # noqa: BLE001 - a refused write is a failed attempt
+        if is_unavailable(error):
+            raise
+        reason = short_reason(error, log, f"applying tracking work {event_id!r}")
+    return _failed(db, account_id, event_id, reason, max_attempts)
 
-    return db.run(work)
+
+def _apply_fetched(
+    session: Session,
+    account_id: str,
+    event_id: str,
+    allowed: tuple[str, ...],
+    order: dict[str, Any],
+    fetched_at: datetime,
+    work: _Work,
+) -> Outcome:
+    row = inbox.lock_event(session, account_id, event_id)
+    if row is None or row.status not in allowed:
+        return Outcome(row.status if row else "missing", event_id)
+    row.attempts += 1
+    order_id = order.get("order_id")
+    known = (
+        repo.mirror_orders(session, account_id, [order_id]).get(order_id)
+        if isinstance(order_id, int)
+        else None
+    )
+    try:
+        event = order_event_from_starshipit(
+            order,
+            event_type="order_shipped",
+            event_id=event_id,
+            occurred_at=synthetic_time(fetched_at, known.newest if known else None),
+            account_id=account_id,
+            listed_as_shipped=work.listed_as_shipped,
+        )
+    except ValidationError as error:
+        return _park(row, f"Starshipit's order does not validate: {_fields(error)}")
+    try:
+        with session.begin_nested():
+            result = apply_order_event(session, event, actor="tracking")
+    except ParkEvent as error:
+        return _park(row, str(error))
+    row.order_id = event.order_id
+    row.status, row.reason, row.applied_at, row.next_attempt_at = (
+        result.outcome,
+        None,
+        utcnow(),
+        None,
+    )
+    return Outcome(result.outcome, event_id)
+
+
+def _fields(error: ValidationError) -> str:
+    flat = flatten_errors(error.messages)
+    return "; ".join(f"{name}: {' '.join(msgs)}" for name, msgs in sorted(flat.items()))[:500]
 
 
 def _park(row: InboxEvent, reason: str) -> Outcome:
@@ -235,19 +324,28 @@ def _failed(
     return outcome
 
 
+ClientFor = Callable[[str], StarshipitClient | None]
+
+
 def retry_tracking(
     db: Database,
-    client: StarshipitClient,
+    clients: StarshipitClient | ClientFor,
     *,
     max_attempts: int,
     limit: int = 200,
     now: datetime | None = None,
+    accounts: Sequence[str] | None = None,
 ) -> list[Outcome]:
-    """Retry pending tracking work whose time has come (oldest first)."""
+    """Retry pending tracking work whose time has come (oldest first), each with the
+    client of its account (`clients(account_id)`, None: that account has no API keys and
+    its work waits). `accounts` limits the work to those accounts."""
     with db.read() as session:
-        due = repo.due_tracking(session, SOURCE, now or utcnow(), limit)
+        due = repo.due_tracking(session, SOURCE, now or utcnow(), limit, accounts)
     results = []
     for account_id, event_id in due:
+        client = clients if isinstance(clients, StarshipitClient) else clients(account_id)
+        if client is None:
+            continue
         try:
             results.append(
                 process_tracking(db, client, account_id, event_id, max_attempts=max_attempts)

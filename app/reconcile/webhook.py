@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app, request
+from flask import Blueprint, current_app
 from flask.typing import ResponseReturnValue
 
-from app.errors import ApiError
 from app.reconcile.client import client_from_settings
 from app.reconcile.tracking import receive_tracking
 from app.webhooks.routes import read_signed_json
@@ -21,17 +20,13 @@ ANSWER = {"pending": "parked"}
 
 @bp.post("/tracking")
 def tracking_event() -> ResponseReturnValue:
-    document, raw = read_signed_json()
+    # The account is the one whose secret signed the body; nothing else selects it.
+    document, raw, acct = read_signed_json()
     ctx = current_app.extensions["stockmirror"]
-    acct = request.args.get("account_id", "default").strip()
-    if not acct or len(acct) > 100:
-        raise ApiError(
-            "account_id must be 1..100 characters", 422, fields={"account_id": ["invalid"]}
-        )
     outcome = receive_tracking(
         ctx.db,
         # One attempt in the request; the scheduler's retry job backs off from there.
-        lambda: client_from_settings(ctx.settings, max_retries=0),
+        lambda: client_from_settings(ctx.settings, acct, max_retries=0),
         document,
         raw,
         account_id=acct,

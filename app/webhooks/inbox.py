@@ -178,3 +178,7 @@ def replayable_ids(session: Session, limit: int) -> list[tuple[str, str]]:
         .limit(limit)
     )
     return [(r[0], r[1]) for r in rows]
+
+
+def count_status(session: Session, status: str) -> int:
+    return int(session.scalar(sa.select(sa.func.count()).where(InboxEvent.status == status)) or 0)

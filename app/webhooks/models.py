@@ -10,9 +10,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 from app.db import Base, BigIntPK, UTCDateTime
 from app.timeutil import utcnow
 
-# Inbox statuses. `applied`, `stale`, `ignored` are final; `parked` and `pending` wait
-# for a replay (pending = stored, work outstanding, e.g. Starshipit unreachable).
-FINAL_STATUSES = ("applied", "stale", "ignored")
+# Inbox statuses. `applied`, `stale`, `ignored` are final, and so is `discarded` (a
+# parked event retired by a person, who and why kept); `parked` and `pending` wait for a
+# replay (pending = stored, work outstanding, e.g. Starshipit unreachable).
+FINAL_STATUSES = ("applied", "stale", "ignored", "discarded")
 REPLAYABLE_STATUSES = ("parked", "pending")
 
 
@@ -39,6 +40,9 @@ class InboxEvent(Base):
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     applied_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    discarded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    discarded_by: Mapped[str | None] = mapped_column(sa.String(200))
+    discard_reason: Mapped[str | None] = mapped_column(sa.Text)
 
 
 class EventConflict(Base):

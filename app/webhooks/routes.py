@@ -10,16 +10,18 @@ from flask.typing import ResponseReturnValue
 
 from app.errors import ApiError
 from app.webhooks.service import receive_order_event
-from app.webhooks.signature import verify
+from app.webhooks.signature import verifying_account
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks/starshipit")
 SIGNATURE_HEADER = "X-Starshipit-Signature"
 
 
-def read_signed_json() -> tuple[Any, bytes]:
-    """The checks every Starshipit webhook shares, in the order the contract implies."""
+def read_signed_json() -> tuple[Any, bytes, str]:
+    """The checks every Starshipit webhook shares, in the order the contract implies;
+    returns the document, the raw body and the account whose secret signed it."""
     settings = current_app.extensions["stockmirror"].settings
-    if not settings.webhook_secrets:
+    accounts = [(a.id, a.webhook_secrets) for a in settings.accounts if a.webhook_secrets]
+    if not accounts:
         raise ApiError("webhook secret not configured", 503)
     limit = settings.max_body_bytes
     if request.content_length is not None and request.content_length > limit:
@@ -33,18 +35,23 @@ def read_signed_json() -> tuple[Any, bytes]:
     signature = request.headers.get(SIGNATURE_HEADER)
     if not signature:
         raise ApiError(f"missing {SIGNATURE_HEADER} header", 401)
-    if not verify(settings.webhook_secrets, raw, signature):
+    account = verifying_account(accounts, raw, signature)
+    if account is None:
         raise ApiError(f"{SIGNATURE_HEADER} does not match the body", 401)
     try:
-        return json.loads(raw.decode("utf-8")), raw
+        return json.loads(raw.decode("utf-8")), raw, account
     except (UnicodeDecodeError, ValueError) as error:
         raise ApiError(f"body is not valid JSON: {error}", 400) from None
 
 
 @bp.post("/orders")
 def order_events() -> ResponseReturnValue:
-    document, raw = read_signed_json()
-    received = receive_order_event(current_app.extensions["stockmirror"].db, document, raw)
+    document, raw, account = read_signed_json()
+    ctx = current_app.extensions["stockmirror"]
+    # With STOCKMIRROR_ACCOUNTS the signing secret names the account; without it the
+    # envelope's account_id (default "default") does, as it always has.
+    pin = account if ctx.settings.multi_account else None
+    received = receive_order_event(ctx.db, document, raw, account_id=pin)
     body: dict[str, Any] = {"status": received.status, "event_id": received.event_id}
     if received.reason:
         body["reason"] = received.reason

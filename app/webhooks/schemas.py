@@ -36,7 +36,8 @@ class ItemSchema(Schema):
         unknown = EXCLUDE
 
     item_id = StrictInt(load_default=None, allow_none=True)
-    sku = fields.String(required=True, validate=validate.Length(min=1, max=50))
+    # No sku (or an empty one): a non-stock line (CONTRACT §2), loaded with sku None.
+    sku = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=50))
     description = fields.String(load_default=None, allow_none=True)
     quantity = StrictInt(required=True, minimum=0)
     quantity_shipped = StrictInt(load_default=None, allow_none=True, minimum=0)
@@ -123,7 +124,7 @@ def _schema_event(document: Any) -> OrderEvent:
     items = order.get("items") or []
     lines = tuple(
         Line(
-            sku=item["sku"],
+            sku=item["sku"] or None,
             quantity=item["quantity"],
             quantity_shipped=item["quantity_shipped"],
             item_id=item["item_id"],
@@ -240,9 +241,10 @@ def _plain_event_or_refer(doc: Any) -> OrderEvent:
         item_id = item.get("item_id")
         description = item.get("description")
         quantity_shipped = item.get("quantity_shipped")
+        sku = item.get("sku")
         lines.append(
             Line(
-                sku=_text(item.get("sku"), _SKU),
+                sku=None if sku is None else _text(sku, _SKU) or None,
                 quantity=_int(item.get("quantity"), _QUANTITY_MIN),
                 quantity_shipped=(
                     None if quantity_shipped is None else _int(quantity_shipped, _SHIPPED_MIN)

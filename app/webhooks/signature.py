@@ -19,3 +19,19 @@ def verify(secrets: Sequence[str], body: bytes, signature: str | None) -> bool:
     for secret in secrets:  # no early exit: timing does not reveal which secret matched
         ok |= hmac.compare_digest(sign(secret, body), given)
     return ok
+
+
+def verifying_account(
+    accounts: Sequence[tuple[str, Sequence[str]]], body: bytes, signature: str | None
+) -> str | None:
+    """The id of the account one of whose secrets verifies the body (None: none does).
+    Every secret of every account is compared, so timing does not reveal which one."""
+    if not signature:
+        return None
+    given = signature.strip().lower()
+    found: str | None = None
+    for account_id, secrets in accounts:
+        for secret in secrets:
+            if hmac.compare_digest(sign(secret, body), given) and found is None:
+                found = account_id
+    return found

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from app.db import Database
 from app.reconcile.client import StarshipitUnavailable
-from app.reconcile.polling import poll_unshipped
+from app.reconcile.polling import poll_account
 from app.timeutil import parse_time
 from tests.helpers import AUTH, post_event, shipped_event
 from tests.reconcile_fake import FakeStarshipit, full_order, make_client
@@ -29,7 +29,7 @@ def db(app):
 
 
 def poll(db):
-    return poll_unshipped(db, make_client())
+    return poll_account(db, make_client())
 
 
 def inbox_count(engine) -> int:
@@ -89,7 +89,7 @@ def test_cursor_survives_a_restart_and_next_poll_starts_from_it(db, starshipit):
     first = poll(db)
     restarted = Database(db.url)  # a new process would build a new Database
     try:
-        poll_unshipped(restarted, make_client())
+        poll_account(restarted, make_client())
     finally:
         restarted.dispose()
 
@@ -102,7 +102,7 @@ def test_failed_poll_leaves_the_cursor_where_it_was(db, starshipit):
     starshipit.down = True
 
     with pytest.raises(StarshipitUnavailable):
-        poll_unshipped(db, make_client(max_retries=0))
+        poll_account(db, make_client(max_retries=0))
 
     starshipit.down = False
     assert (first.cursor - poll(db).since).total_seconds() == 300

@@ -197,8 +197,23 @@ def test_fast_path_loads_a_full_shipped_event_as_the_schemas_do() -> None:
 
 def test_an_event_the_fast_path_refers_still_gets_the_schemas_error() -> None:
     document = copy.deepcopy(BASE)
-    document["order"]["items"][0]["sku"] = ""
+    document["order"]["items"][0]["sku"] = "x" * 51
     assert _plain_event(document) is None
     with pytest.raises(ValidationError) as error:
         load_order_event(document)
     assert "order.items[0].sku" in error.value.messages
+
+
+@pytest.mark.parametrize("sku", ["absent", None, ""])
+def test_an_item_without_a_sku_loads_as_a_non_stock_line_on_both_paths(sku: Any) -> None:
+    document = copy.deepcopy(BASE)
+    item = document["order"]["items"][1]
+    if sku == "absent":
+        del item["sku"]
+    else:
+        item["sku"] = sku
+    fast = _plain_event(document)
+    assert fast is not None
+    assert fast == _schema_event(document)
+    assert [line.sku for line in fast.lines] == ["SKU-1", None]
+    assert not fast.lines[1].stock
