@@ -21,8 +21,9 @@ def list_orders() -> ResponseReturnValue:
     statuses = list_arg("status", ORDER_STATUSES)
     allocation = list_arg("allocation_status", ALLOCATION_STATUSES)
     allocatable = bool_arg("allocatable")
+    unmapped = bool_arg("unmapped")
     with db().read() as session:
-        stmt = repo.orders_query(account_id(), statuses, allocation)
+        stmt = repo.orders_query(account_id(), statuses, allocation, unmapped=unmapped)
         if allocatable is not None:
             stmt = stmt.where(allocatable_clause(allocatable))
         return paginate(

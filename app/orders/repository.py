@@ -283,9 +283,18 @@ def timeline_of(session: Session, order_pk: int) -> list[TimelineEntry]:
 
 
 def orders_query(
-    account_id: str, statuses: Sequence[str] | None, allocation_statuses: Sequence[str] | None
+    account_id: str,
+    statuses: Sequence[str] | None,
+    allocation_statuses: Sequence[str] | None,
+    *,
+    unmapped: bool | None = None,
 ) -> sa.Select:
+    """Orders of an account; `unmapped` True: only those with a non-stock line (no SKU),
+    False: only those without."""
     stmt = sa.select(Order).where(Order.account_id == account_id)
+    if unmapped is not None:
+        nonstock = sa.exists().where(OrderLine.order_pk == Order.id, OrderLine.sku.is_(None))
+        stmt = stmt.where(nonstock if unmapped else ~nonstock)
     if statuses:
         stmt = stmt.where(Order.status.in_(statuses))
     if allocation_statuses:

@@ -202,3 +202,64 @@ def test_keys_never_appear_in_logs_errors_or_repr(caplog):
 def test_missing_keys_mean_not_configured():
     with pytest.raises(StarshipitNotConfigured, match="not configured"):
         StarshipitClient(BASE, None, SUB_KEY)
+
+
+@responses.activate
+def test_success_false_on_a_read_is_retried_with_backoff_like_a_5xx():
+    clock = FakeClock()
+    failing = {"success": False, "errors": [{"message": "An error has occurred"}]}
+    responses.get(f"{BASE}/api/orders/shipped", json=failing)
+    responses.get(f"{BASE}/api/orders/shipped", json=failing)
+    responses.get(f"{BASE}/api/orders/shipped", json=page([{"order_id": 1}], 1))
+    client = make_client(clock, rng=lambda: 0.0)
+    pages = list(client.shipped_pages(SINCE))
+    assert [rows for _, _, rows in pages] == [[{"order_id": 1}]]
+    assert client.calls == 3
+    assert clock.sleeps == [0.25, 0.5]
+
+
+@responses.activate
+def test_success_false_that_persists_gives_up_after_the_retries():
+    failing = {"success": False, "errors": [{"message": "An error has occurred"}]}
+    responses.get(f"{BASE}/api/orders/unshipped", json=failing)
+    client = make_client(max_retries=2)
+    with pytest.raises(StarshipitError, match="An error has occurred \\(after 3 attempts\\)"):
+        list(client.unshipped_pages(SINCE))
+    assert client.calls == 3
+
+
+@responses.activate
+def test_success_false_saying_not_found_is_an_answer_and_not_retried():
+    body = {"success": False, "errors": [{"message": "Order not found"}]}
+    responses.get(f"{BASE}/api/orders", json=body)
+    client = make_client()
+    with pytest.raises(StarshipitError, match="Order not found"):
+        client.get_order(order_id=1)
+    assert client.calls == 1
+
+
+@responses.activate
+def test_a_gateway_429_or_5xx_body_sent_with_http_200_is_retried():
+    clock = FakeClock()
+    responses.get(f"{BASE}/api/orders", json={"statusCode": 429, "message": "Rate limit"})
+    responses.get(f"{BASE}/api/orders", json={"statusCode": 503, "message": "Busy"})
+    responses.get(f"{BASE}/api/orders", json=ORDER)
+    client = make_client(clock)
+    assert client.get_order(order_id=1)["order_id"] == 1
+    assert client.calls == 3
+
+
+@responses.activate
+def test_listing_can_start_at_a_later_page_to_resume_a_run():
+    responses.get(f"{BASE}/api/orders/shipped", json=page([{"order_id": 3}], 3))
+    pages = list(make_client().shipped_pages(SINCE, first_page=3))
+    assert [p for p, _, _ in pages] == [3]
+    assert "page=3" in responses.calls[0].request.url
+
+
+def test_each_account_has_its_own_rate_limit_bucket():
+    from app.reconcile.client import shared_bucket
+
+    a = shared_bucket("https://x.test", 2.0, "a")
+    assert shared_bucket("https://x.test", 2.0, "a") is a
+    assert shared_bucket("https://x.test", 2.0, "b") is not a
