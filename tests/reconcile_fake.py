@@ -72,7 +72,11 @@ class FakeStarshipit:
         self.unshipped: list[dict[str, Any]] = []
         self.page_size = page_size
         self.down = False
+        # fault(request) → None, or the (status, body) to answer instead (flaky Starshipit)
+        self.fault: Any = None
         self.detail_calls: list[str] = []
+        self.page_calls: list[tuple[str, int]] = []  # (path, page) of every listing call
+        self.keys_seen: list[str] = []  # StarShipIT-Api-Key of every call
         for path, handler in (
             ("/api/orders/shipped", self._shipped),
             ("/api/orders/unshipped", self._unshipped),
@@ -96,11 +100,23 @@ class FakeStarshipit:
         self.orders[order["order_id"]] = order
         self.unshipped.append(order)
 
-    def _page(self, request: Any, rows: list[dict[str, Any]]) -> tuple[int, dict, str]:
+    def _faulty(self, request: Any) -> tuple[int, dict, str] | None:
+        self.keys_seen.append(request.headers.get("StarShipIT-Api-Key", ""))
         if self.down:
             return 503, {}, "unavailable"
+        answer = self.fault(request) if self.fault else None
+        if answer is not None:
+            status, body = answer
+            return status, {}, body if isinstance(body, str) else json.dumps(body)
+        return None
+
+    def _page(self, request: Any, rows: list[dict[str, Any]]) -> tuple[int, dict, str]:
         query = parse_qs(urlparse(request.url).query)
         page = int(query.get("page", ["1"])[0])
+        self.page_calls.append((urlparse(request.url).path, page))
+        faulty = self._faulty(request)
+        if faulty is not None:
+            return faulty
         limit = int(query.get("limit", ["250"])[0])
         size = min(limit, self.page_size)
         chunk = rows[(page - 1) * size : page * size]
@@ -114,8 +130,9 @@ class FakeStarshipit:
         return self._page(request, self.unshipped)
 
     def _detail(self, request: Any) -> tuple[int, dict, str]:
-        if self.down:
-            return 503, {}, "unavailable"
+        faulty = self._faulty(request)
+        if faulty is not None:
+            return faulty
         query = parse_qs(urlparse(request.url).query)
         self.detail_calls.append(urlparse(request.url).query)
         order = None

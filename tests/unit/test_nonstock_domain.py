@@ -137,7 +137,7 @@ def test_an_unknown_order_with_non_stock_lines_names_them():
     assert "A ×1" in row.detail and "non-stock 'Gift' ×2 (no stock moved)" in row.detail
 
 
-def test_a_mirror_shipped_by_non_stock_units_alone_is_not_drift_when_starshipit_lists_it_unshipped():
+def test_a_mirror_shipped_by_non_stock_units_alone_is_not_drift_while_listed_unshipped():
     m = mirror(SHIPPED, {}, {}, nonstock=(1, 1))
     assert classify_unshipped(m, order("Unshipped", [{"quantity": 1}])) == []
     shipped_stock = mirror(SHIPPED, {"A": 1}, {"A": 1})
