@@ -14,6 +14,25 @@ from app.reconcile.client import StarshipitClient, TokenBucket
 BASE = "https://starshipit.test"
 API_KEY = "api-key-SECRET-1"
 SUB_KEY = "sub-key-SECRET-2"
+# Settings overrides for an app whose Starshipit is this fake (no rate limit to wait on).
+STARSHIPIT_SETTINGS: dict[str, Any] = {
+    "starshipit_api_url": BASE,
+    "starshipit_api_key": API_KEY,
+    "starshipit_subscription_key": SUB_KEY,
+    "starshipit_rate_limit": 1000.0,
+}
+
+
+def cli_env(database_url: str, instance: Any) -> dict[str, str]:
+    """The environment of a `stockmirror` command using this fake."""
+    return {
+        "DATABASE_URL": database_url,
+        "STOCKMIRROR_INSTANCE_PATH": str(instance),
+        "STARSHIPIT_API_URL": BASE,
+        "STARSHIPIT_API_KEY": API_KEY,
+        "STARSHIPIT_SUBSCRIPTION_KEY": SUB_KEY,
+        "STARSHIPIT_RATE_LIMIT": "1000",
+    }
 
 
 class FakeClock:

@@ -158,13 +158,21 @@ def _shipped_date(row: Mapping[str, Any]) -> datetime | None:
         return None
 
 
+def _page(
+    run: Pass, rows: list[dict[str, Any]]
+) -> tuple[list[int], set[int], dict[int, MirrorOrder]]:
+    """A listing page's order ids, those a resumed run already handled, and the mirror's
+    state of the page's orders."""
+    ids = [oid for oid in (_order_id(r) for r in rows) if oid is not None]
+    done = run.already_seen(ids)
+    with run.db.read() as session:
+        return ids, done, repo.mirror_orders(session, run.account_id, ids)
+
+
 def shipped_pass(run: Pass) -> None:
     pages = run.client.shipped_pages(run.since, first_page=run.state.page)
     for page, total, rows in pages:
-        ids = [oid for oid in (_order_id(r) for r in rows) if oid is not None]
-        done = run.already_seen(ids)
-        with run.db.read() as session:
-            mirror = repo.mirror_orders(session, run.account_id, ids)
+        ids, done, mirror = _page(run, rows)
         drift: list[Drift] = []
         for row in rows:
             oid = _order_id(row)
@@ -211,10 +219,7 @@ def _detail_drift(
 
 def unshipped_pass(run: Pass) -> None:
     for page, total, rows in run.client.unshipped_pages(run.since, first_page=run.state.page):
-        ids = [oid for oid in (_order_id(r) for r in rows) if oid is not None]
-        done = run.already_seen(ids)
-        with run.db.read() as session:
-            mirror = repo.mirror_orders(session, run.account_id, ids)
+        _ids, done, mirror = _page(run, rows)
         drift: list[Drift] = []
         for row in rows:
             oid = _order_id(row)

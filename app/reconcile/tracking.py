@@ -115,7 +115,6 @@ def receive_tracking(
     order_number = data["order_number"]
 
     def store(session: Session) -> Outcome:
-        now = utcnow()
         status, reason = "pending", None
         if not label_exists(data["tracking_status"]):
             status, reason = "ignored", "label cancelled: nothing shipped"
@@ -123,21 +122,16 @@ def receive_tracking(
             order = orders_repo.find_order_by_number(session, account_id, order_number)
             if order is not None and order.status == SHIPPED:
                 status, reason = "ignored", "the mirror already has the order fully shipped"
-        pk = inbox.insert_event(
+        pk = _insert_work(
             session,
-            account_id=account_id,
-            event_id=event_id,
-            source=SOURCE,
-            event_type=EVENT_TYPE,
-            occurred_at=now,
-            order_number=order_number,
-            body_sha256=sha,
-            payload=payload,
+            account_id,
+            event_id,
+            EVENT_TYPE,
+            None,
+            order_number,
+            payload,
             status=status,
             reason=reason,
-            attempts=0,
-            applied_at=now if status == "ignored" else None,
-            next_attempt_at=now if status == "pending" else None,
         )
         if pk is None:
             stored = inbox.get_event(session, account_id, event_id)
@@ -181,6 +175,40 @@ def _load_work(db: Database, account_id: str, event_id: str, allowed: tuple[str,
         return _Work(order_id, stored.order_number or "", listed_as_shipped=polled)
 
 
+def _insert_work(
+    session: Session,
+    account_id: str,
+    event_id: str,
+    event_type: str,
+    order_id: int | None,
+    order_number: str | None,
+    payload: str,
+    *,
+    status: str,
+    reason: str | None,
+) -> int | None:
+    """Store fetch-and-apply work (None: its event id is already stored). Pending work
+    is due now; ignored work is done now."""
+    now = utcnow()
+    return inbox.insert_event(
+        session,
+        account_id=account_id,
+        event_id=event_id,
+        source=SOURCE,
+        event_type=event_type,
+        occurred_at=now,
+        order_id=order_id,
+        order_number=order_number,
+        body_sha256=body_sha256(payload.encode()),
+        payload=payload,
+        status=status,
+        reason=reason,
+        attempts=0,
+        applied_at=now if status == "ignored" else None,
+        next_attempt_at=now if status == "pending" else None,
+    )
+
+
 def store_shipped_work(
     db: Database, account_id: str, rows: list[tuple[int | None, str | None, str]]
 ) -> list[str]:
@@ -190,26 +218,21 @@ def store_shipped_work(
     poll is a duplicate: the retry job has it). A row naming no order is kept parked."""
 
     def store(session: Session) -> list[str]:
-        now, stored = utcnow(), []
+        stored = []
         for order_id, number, payload in rows:
             digest = hashlib.sha256(payload.encode()).hexdigest()[:16]
             event_id = f"poll-shipped:{order_id}:{digest}"
             named = order_id is not None or bool(number)
-            pk = inbox.insert_event(
+            pk = _insert_work(
                 session,
-                account_id=account_id,
-                event_id=event_id,
-                source=SOURCE,
-                event_type=POLL_SHIPPED,
-                occurred_at=now,
-                order_id=order_id,
-                order_number=number,
-                body_sha256=body_sha256(payload.encode()),
-                payload=payload,
+                account_id,
+                event_id,
+                POLL_SHIPPED,
+                order_id,
+                number,
+                payload,
                 status="pending" if named else "parked",
                 reason=None if named else "shipped listing row without order_id or order_number",
-                attempts=0,
-                next_attempt_at=now if named else None,
             )
             if pk is not None and named:
                 stored.append(event_id)

@@ -256,14 +256,22 @@ def replay_event(db: Database, account_id: str, event_id: str) -> Received:
     return db.run(lambda session: _record_failure(session, account_id, event_id, reason))
 
 
-def _replay(session: Session, account_id: str, event_id: str) -> Received:
+def _lock_waiting(
+    session: Session, account_id: str, event_id: str, refused: type[Exception], action: str
+) -> InboxEvent:
+    """The parked or pending event, locked (LookupError, or `refused` naming `action`)."""
     stored = inbox.lock_event(session, account_id, event_id)
     if stored is None:
         raise LookupError(f"no event {event_id!r} in account {account_id!r}")
     if stored.status not in REPLAYABLE_STATUSES:
-        raise ReplayRefused(
-            f"event {event_id!r} is {stored.status}; only parked or pending events replay"
+        raise refused(
+            f"event {event_id!r} is {stored.status}; only parked or pending events {action}"
         )
+    return stored
+
+
+def _replay(session: Session, account_id: str, event_id: str) -> Received:
+    stored = _lock_waiting(session, account_id, event_id, ReplayRefused, "replay")
     if stored.source != "orders":
         raise ReplayRefused(f"event {event_id!r} is a {stored.source} event")
     stored.attempts += 1
@@ -328,14 +336,8 @@ def discard_event(
     when and why. Discarded events are never replayed or retried."""
 
     def work(session: Session) -> InboxEvent:
-        stored = inbox.lock_event(session, account_id, event_id)
-        if stored is None:
-            raise LookupError(f"no event {event_id!r} in account {account_id!r}")
-        if stored.status not in REPLAYABLE_STATUSES:
-            raise DiscardRefused(
-                f"event {event_id!r} is {stored.status}; only parked or pending events "
-                "can be discarded"
-            )
+        action = "can be discarded"
+        stored = _lock_waiting(session, account_id, event_id, DiscardRefused, action)
         stored.status, stored.next_attempt_at = "discarded", None
         stored.discarded_at, stored.discarded_by = utcnow(), actor[:200]
         stored.discard_reason = reason

@@ -11,16 +11,6 @@ def sign(secret: str, body: bytes) -> str:
     return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def verify(secrets: Sequence[str], body: bytes, signature: str | None) -> bool:
-    if not signature:
-        return False
-    given = signature.strip().lower()
-    ok = False
-    for secret in secrets:  # no early exit: timing does not reveal which secret matched
-        ok |= hmac.compare_digest(sign(secret, body), given)
-    return ok
-
-
 def verifying_account(
     accounts: Sequence[tuple[str, Sequence[str]]], body: bytes, signature: str | None
 ) -> str | None:

@@ -15,7 +15,7 @@ from app.cli import main
 from app.reconcile.client import StarshipitClient
 from app.reconcile.scheduler import JobRunner, slot_for
 from tests.helpers import AUTH, post_event, shipped_event
-from tests.reconcile_fake import API_KEY, BASE, SUB_KEY, FakeStarshipit, full_order
+from tests.reconcile_fake import FakeStarshipit, cli_env, full_order
 
 WINDOW = ["--since", "2026-11-19T00:00:00Z", "--until", "2026-11-22T00:00:00Z"]
 UNREACHABLE_DB = "postgresql+psycopg://stockmirror:pw@127.0.0.1:1/nowhere"
@@ -23,14 +23,7 @@ UNREACHABLE_DB = "postgresql+psycopg://stockmirror:pw@127.0.0.1:1/nowhere"
 
 @pytest.fixture
 def env(database_url, tmp_path):
-    return {
-        "DATABASE_URL": database_url,
-        "STOCKMIRROR_INSTANCE_PATH": str(tmp_path / "instance"),
-        "STARSHIPIT_API_URL": BASE,
-        "STARSHIPIT_API_KEY": API_KEY,
-        "STARSHIPIT_SUBSCRIPTION_KEY": SUB_KEY,
-        "STARSHIPIT_RATE_LIMIT": "1000",
-    }
+    return cli_env(database_url, tmp_path / "instance")
 
 
 @pytest.fixture

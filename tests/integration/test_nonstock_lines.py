@@ -15,8 +15,9 @@ import sqlalchemy as sa
 from app.reconcile.polling import poll_account
 from app.reconcile.service import repair_run, run_reconciliation
 from tests.allocation_helpers import create_order, receive, release
+from tests.db_refusal import refusing
 from tests.helpers import AUTH, ledger, post_event, signed_headers
-from tests.reconcile_fake import API_KEY, BASE, SUB_KEY, FakeStarshipit, make_client
+from tests.reconcile_fake import STARSHIPIT_SETTINGS, FakeStarshipit, make_client
 
 SINCE = datetime(2026, 11, 19, tzinfo=UTC)
 UNTIL = datetime(2026, 11, 22, tzinfo=UTC)
@@ -130,12 +131,7 @@ def test_orders_with_non_stock_lines_are_listed_as_unmapped(client):
 class TestTracking:
     @pytest.fixture
     def app_overrides(self):
-        return {
-            "starshipit_api_url": BASE,
-            "starshipit_api_key": API_KEY,
-            "starshipit_subscription_key": SUB_KEY,
-            "starshipit_rate_limit": 1000.0,
-        }
+        return STARSHIPIT_SETTINGS
 
     def test_a_fetch_applies_non_stock_lines_and_a_shipped_order_without_shipped_quantities(
         self, client, engine, starshipit
@@ -226,29 +222,9 @@ def test_polling_applies_shipped_orders_from_the_shipped_listing(client, db, eng
 
 @pytest.fixture
 def refuse_inbox_order(engine):
-    """The database refuses to store any inbox row of order 777 (a trigger)."""
-    if engine.dialect.name == "postgresql":
-        create = [
-            "CREATE FUNCTION refuse_777() RETURNS trigger AS $$ BEGIN "
-            "IF NEW.order_id = 777 THEN RAISE EXCEPTION 'refused'; END IF; RETURN NEW; END "
-            "$$ LANGUAGE plpgsql",
-            "CREATE TRIGGER refuse_777 BEFORE INSERT ON inbox_events FOR EACH ROW "
-            "EXECUTE FUNCTION refuse_777()",
-        ]
-        drop = ["DROP TRIGGER refuse_777 ON inbox_events", "DROP FUNCTION refuse_777()"]
-    else:
-        create = [
-            "CREATE TRIGGER refuse_777 BEFORE INSERT ON inbox_events WHEN NEW.order_id = 777 "
-            "BEGIN SELECT RAISE(ABORT, 'refused'); END"
-        ]
-        drop = ["DROP TRIGGER refuse_777"]
-    with engine.begin() as conn:
-        for statement in create:
-            conn.exec_driver_sql(statement)
-    yield
-    with engine.begin() as conn:
-        for statement in drop:
-            conn.exec_driver_sql(statement)
+    """The database refuses to store any inbox row of order 777."""
+    with refusing(engine, "inbox_events", "NEW.order_id = 777"):
+        yield
 
 
 def test_polling_never_moves_its_cursor_past_an_order_it_could_not_store(

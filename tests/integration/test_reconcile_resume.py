@@ -23,7 +23,7 @@ from app.reconcile.service import (
 )
 from app.timeutil import utcnow
 from tests.helpers import AUTH, post_event, shipped_event
-from tests.reconcile_fake import API_KEY, BASE, SUB_KEY, FakeClock, FakeStarshipit, make_client
+from tests.reconcile_fake import STARSHIPIT_SETTINGS, FakeClock, FakeStarshipit, make_client
 
 SINCE = datetime(2026, 11, 19, tzinfo=UTC)
 UNTIL = datetime(2026, 11, 22, tzinfo=UTC)
@@ -32,13 +32,7 @@ WINDOW = {"since": "2026-11-19T00:00:00Z", "until": "2026-11-22T00:00:00Z"}
 
 @pytest.fixture
 def app_overrides():
-    return {
-        "starshipit_api_url": BASE,
-        "starshipit_api_key": API_KEY,
-        "starshipit_subscription_key": SUB_KEY,
-        "starshipit_rate_limit": 1000.0,
-        "reconcile_async": False,
-    }
+    return STARSHIPIT_SETTINGS | {"reconcile_async": False}
 
 
 @pytest.fixture
