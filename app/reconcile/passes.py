@@ -160,24 +160,23 @@ def _shipped_date(row: Mapping[str, Any]) -> datetime | None:
 
 def _page(
     run: Pass, rows: list[dict[str, Any]]
-) -> tuple[list[int], set[int], dict[int, MirrorOrder]]:
-    """A listing page's order ids, those a resumed run already handled, and the mirror's
-    state of the page's orders."""
+) -> tuple[list[int], list[tuple[int, dict[str, Any]]], dict[int, MirrorOrder]]:
+    """A listing page's order ids, its rows still to compare (a resumed run skips the
+    orders it handled before it stopped), and the mirror's state of the page's orders."""
     ids = [oid for oid in (_order_id(r) for r in rows) if oid is not None]
     done = run.already_seen(ids)
+    todo = [(oid, row) for oid, row in ((_order_id(r), r) for r in rows) if oid is not None]
     with run.db.read() as session:
-        return ids, done, repo.mirror_orders(session, run.account_id, ids)
+        mirror = repo.mirror_orders(session, run.account_id, ids)
+    return ids, [(oid, row) for oid, row in todo if oid not in done], mirror
 
 
 def shipped_pass(run: Pass) -> None:
     pages = run.client.shipped_pages(run.since, first_page=run.state.page)
     for page, total, rows in pages:
-        ids, done, mirror = _page(run, rows)
+        ids, todo, mirror = _page(run, rows)
         drift: list[Drift] = []
-        for row in rows:
-            oid = _order_id(row)
-            if oid is None or oid in done:
-                continue
+        for oid, row in todo:
             shipped_at = _shipped_date(row)
             if shipped_at is not None and shipped_at > run.until:
                 continue  # shipped after the window: the next run looks at it
@@ -219,12 +218,9 @@ def _detail_drift(
 
 def unshipped_pass(run: Pass) -> None:
     for page, total, rows in run.client.unshipped_pages(run.since, first_page=run.state.page):
-        _ids, done, mirror = _page(run, rows)
+        _ids, todo, mirror = _page(run, rows)
         drift: list[Drift] = []
-        for row in rows:
-            oid = _order_id(row)
-            if oid is None or oid in done:
-                continue
+        for oid, row in todo:
             run.state.unshipped_checked += 1
             drift.extend(classify_unshipped(mirror.get(oid), row))
         # Orders reported here are not reported again by the ledger pass.
