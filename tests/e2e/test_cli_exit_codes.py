@@ -82,6 +82,7 @@ def test_an_unreachable_database_exits_3_without_naming_the_host_or_role(env):
         ("reconcile", "show", "1"),
         ("reconcile", "repair", "1"),
         ("events", "replay", "--all"),
+        ("events", "discard", "e1", "--reason", "x"),
         ("scheduler", "--once", "retry"),
     ):
         result = run(env | {"DATABASE_URL": UNREACHABLE_DB}, *args)
@@ -199,3 +200,14 @@ def test_once_claims_no_scheduled_slot_so_the_scheduled_run_still_happens(env, a
         slots = conn.execute(sa.text("SELECT count(*) FROM scheduler_slots")).scalar()
         runs = conn.execute(sa.text("SELECT status FROM scheduler_runs ORDER BY id")).scalars()
         assert (slots, list(runs)) == (1, ["done", "done", "done"])
+
+
+def test_resuming_a_run_that_failed_in_a_clean_window_exits_0(env, starshipit):
+    starshipit.down = True
+    assert run(env, "reconcile", "run", *WINDOW).exit_code == 3
+    starshipit.down = False
+
+    resumed = run(env, "reconcile", "resume", "1")
+
+    assert resumed.exit_code == 0, resumed.output
+    assert "drift: 0 (clean)" in resumed.output

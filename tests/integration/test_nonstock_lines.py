@@ -13,7 +13,7 @@ import responses
 import sqlalchemy as sa
 
 from app.reconcile.polling import poll_account
-from app.reconcile.service import repair_run, run_reconciliation
+from app.reconcile.service import FULLY_SHIPPED_NOTE, repair_run, run_reconciliation
 from tests.allocation_helpers import create_order, receive, release
 from tests.db_refusal import refusing
 from tests.helpers import AUTH, ledger, post_event, signed_headers
@@ -215,7 +215,9 @@ def test_polling_applies_shipped_orders_from_the_shipped_listing(client, db, eng
 
     assert (result.shipped_seen, result.shipped_queued, result.shipped_applied) == (1, 1, 1)
     assert ledger(engine) == {"TEA-250": -3}
-    assert detail(client)["status"] == "SHIPPED"
+    body = detail(client)
+    assert body["status"] == "SHIPPED"
+    assert [t["detail"] for t in body["timeline"] if t["kind"] == "note"] == [FULLY_SHIPPED_NOTE]
     again = poll_account(db, make_client())
     assert (again.shipped_seen, again.shipped_queued) == (1, 0)  # fully shipped: no fetch
 

@@ -174,3 +174,29 @@ def test_retry_job_replays_due_order_events_and_says_when_tracking_must_wait(db,
     detail = runs(engine)[0].detail
     assert "0 parked/pending order events replayed" in detail
     assert "Starshipit API not configured" in detail
+
+
+def test_a_manual_run_claims_no_slot_but_still_waits_for_the_jobs_lock(db, engine):
+    started, release = threading.Event(), threading.Event()
+
+    def long_job() -> str:
+        started.set()
+        release.wait(timeout=30)
+        return "finished"
+
+    first = threading.Thread(target=lambda: JobRunner(db, "a").run("reconcile", None, long_job))
+    first.start()
+    started.wait(timeout=30)
+    try:
+        manual = JobRunner(db, "b").run("reconcile", None, lambda: "x")
+    finally:
+        release.set()
+        first.join()
+
+    assert manual == "skipped"
+    assert [(r.scheduler, r.slot, r.status) for r in runs(engine)] == [
+        ("a", None, "done"),
+        ("b", None, "skipped"),
+    ]
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM scheduler_slots")).scalar() == 0
