@@ -194,9 +194,9 @@ def shipped_pass(run: Pass) -> None:
             run.progress(SHIPPED, page, total)
 
 
-def _detail_drift(
-    run: Pass, known: MirrorOrder | None, order_id: int, row: Mapping[str, Any]
-) -> list[Drift]:
+def _fetch(run: Pass, order_id: int) -> tuple[datetime, dict[str, Any] | StarshipitError]:
+    """(when, the order's detail) — or the error Starshipit answered for it; raises when
+    Starshipit is unavailable (the run fails and can be resumed). Keeps the lease."""
     run.lease.keep_alive()
     fetched_at = utcnow()
     try:
@@ -204,6 +204,17 @@ def _detail_drift(
     except StarshipitUnavailable:
         raise
     except StarshipitError as error:
+        return fetched_at, error
+    run.state.details_fetched += 1
+    return fetched_at, order
+
+
+def _detail_drift(
+    run: Pass, known: MirrorOrder | None, order_id: int, row: Mapping[str, Any]
+) -> list[Drift]:
+    fetched_at, order = _fetch(run, order_id)
+    if isinstance(order, StarshipitError):
+        error = order
         return [
             Drift(
                 UNKNOWN_ORDER if known is None else STATUS_MISMATCH,
@@ -212,7 +223,6 @@ def _detail_drift(
                 detail=f"listed as shipped but its detail could not be read: {error}",
             )
         ]
-    run.state.details_fetched += 1
     return classify_shipped(known, order, fetched_at=fetched_at)
 
 
@@ -256,16 +266,10 @@ def ledger_pass(run: Pass) -> None:
 
 
 def _unlisted_drift(run: Pass, known: MirrorOrder, order_id: int) -> list[Drift]:
-    run.lease.keep_alive()
     run.state.checked += 1
-    fetched_at = utcnow()
-    try:
-        order = run.client.get_order(order_id=order_id)
-    except StarshipitUnavailable:
-        raise
-    except StarshipitError as error:
-        order = {"order_id": order_id, "status": f"unreadable: {error}", "items": []}
-    run.state.details_fetched += 1
+    fetched_at, order = _fetch(run, order_id)
+    if isinstance(order, StarshipitError):
+        order = {"order_id": order_id, "status": f"unreadable: {order}", "items": []}
     found = classify_unlisted(known, order, fetched_at=fetched_at)
     if not found:
         run.state.matched += 1
