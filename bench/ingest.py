@@ -514,7 +514,8 @@ def report(args: argparse.Namespace, runs: list[Run], problems: list[str], load_
         )
     sm_paced = [f"{r.ms('p99_us'):.1f}" for r in pick("stockmirror", "paced")]
     summary = "\n".join(lines) + (
-        f"\n\nratio stockmirror ÷ reference = **{ratio:.2f}** (median rates; per repeat: "
+        f"\n\nratio stockmirror ÷ reference = **{ratio:.2f}** (ratio of the median rates; "
+        f"median of the {len(per_repeat)} side-by-side pairs {med(per_repeat):.2f}, each: "
         f"{', '.join(f'{x:.2f}' for x in per_repeat)}); stockmirror p99 at ≈{args.rate:.0f} events/s "
         f"= {med([r.ms('p99_us') for r in pick('stockmirror', 'paced')]):.1f} ms "
         f"(runs: {', '.join(sm_paced)})\n"
@@ -531,11 +532,13 @@ def report(args: argparse.Namespace, runs: list[Run], problems: list[str], load_
                 f"\n### ingest (wrk) — {stamp}\n\n"
                 f"`bench/ingest.py --repeats {args.repeats} --seconds {args.seconds}`. Machine: {machine()}; "
                 f"load average {load_before[0]:.1f} before, {load_after[0]:.1f} after. Both servers: gunicorn "
-                f"`-w 2` sync workers{(' ' + args.gunicorn_args) if args.gunicorn_args else ''}, "
-                f"own database on the same PostgreSQL server, the same pre-signed stream; load from wrk "
+                f"`-w 2` sync workers{(' ' + args.gunicorn_args) if args.gunicorn_args else ''} "
+                f"(TCP_DEFER_ACCEPT, bench/gunicorn_bench.py), each its own database on the same "
+                f"PostgreSQL server, the same pre-signed stream; load from wrk "
                 f"(`-t {args.threads} -c {args.connections}` for throughput, `-c {args.paced_connections}` "
                 f"paced with delay() at ≈{args.rate:.0f} events/s for {args.paced_seconds} s; wrk's latency, "
-                f"from the moment each request is written).\n\n{summary}"
+                f"from the moment each request is written, so a stall's queueing is not counted for "
+                f"requests not yet sent).\n\n{summary}"
             )
     if problems:
         raise SystemExit("some events are not accounted for")
