@@ -40,7 +40,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -368,7 +368,7 @@ def servers(dsns: dict[str, str], work: Path, gunicorn_args: str) -> Iterator[di
 # -- the benchmark -------------------------------------------------------------------
 
 
-def machine() -> str:
+def machine(pg_dsn: str) -> str:
     model = "unknown CPU"
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -377,15 +377,11 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    pg = "PostgreSQL"
-    with suppress(OSError, subprocess.CalledProcessError, IndexError):
-        pg = subprocess.run(
-            ["psql", "--version"], capture_output=True, text=True, check=True
-        ).stdout.split()[-1]
-        pg = f"PostgreSQL {pg}"
+    with psycopg.connect(pg_dsn) as conn:
+        version = conn.execute("SHOW server_version").fetchone()[0].split()[0]
     return (
         f"{os.cpu_count()} cores, {model}, {platform.system()} {platform.release()}, "
-        f"Python {platform.python_version()}, {pg} on the same host"
+        f"Python {platform.python_version()}, PostgreSQL {version} on the same host"
     )
 
 
@@ -530,7 +526,7 @@ def report(args: argparse.Namespace, runs: list[Run], problems: list[str], load_
         with (BENCH / "RESULTS.md").open("a") as out:
             out.write(
                 f"\n### ingest (wrk) — {stamp}\n\n"
-                f"`bench/ingest.py --repeats {args.repeats} --seconds {args.seconds}`. Machine: {machine()}; "
+                f"`bench/ingest.py --repeats {args.repeats} --seconds {args.seconds}`. Machine: {machine(args.pg)}; "
                 f"load average {load_before[0]:.1f} before, {load_after[0]:.1f} after. Both servers: gunicorn "
                 f"`-w 2` sync workers{(' ' + args.gunicorn_args) if args.gunicorn_args else ''} "
                 f"(TCP_DEFER_ACCEPT, bench/gunicorn_bench.py), each its own database on the same "
