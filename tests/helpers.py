@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,13 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 def example(name: str) -> Any:
     """A fresh copy of tests/fixtures/NAME.json (invented data in Starshipit's shapes)."""
     return json.loads((FIXTURES / f"{name}.json").read_text(encoding="utf-8"))
+
+
+def free_port() -> int:
+    """An ephemeral port free right now, for a server a test starts."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def signed_headers(raw: bytes, secret: str = SECRET) -> dict[str, str]:

@@ -8,7 +8,6 @@ wsgi:app` (ready, migrations at head) and `stockmirror serve`.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import tarfile
@@ -24,6 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from app.migrate import head_revision
+from tests.helpers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 PG_URL = os.environ.get("TEST_DATABASE_URL")
@@ -117,12 +117,6 @@ def fresh_database(tmp_path: Path) -> Iterator[str]:
         with admin.connect() as conn:
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.dispose()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
