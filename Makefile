@@ -18,7 +18,7 @@ run: $(STAMP)
 	$(BIN)/stockmirror serve --host $${HOST:-127.0.0.1} --port $${PORT:-8000}
 
 test: $(STAMP)
-	$(BIN)/ruff check app tests bench migrations
+	$(BIN)/ruff check app tests bench wsgi.py
 	$(BIN)/mypy
 	env -u TEST_DATABASE_URL $(BIN)/pytest -q
 	@if [ -n "$$TEST_DATABASE_URL" ]; then \

@@ -12,11 +12,17 @@ from typing import Any
 ALLOCATION_MODES = ("off", "manual", "auto")
 ALLOCATION_STRATEGIES = ("fifo", "fefo", "pick_face_first")
 NEGATIVE_STOCK_POLICIES = ("flag", "block")
-DEFAULT_INSTANCE = Path(__file__).resolve().parent.parent / "instance"
+INSTANCE_FOLDER = "instance"  # relative to the working directory, like `make run`'s checkout
 
 
 class ConfigError(ValueError):
     """A setting has a value stockmirror cannot use."""
+
+
+def default_instance_path(env: Mapping[str, str]) -> Path:
+    """STOCKMIRROR_INSTANCE_PATH, else `instance/` in the working directory (never beside
+    the installed code): first-run secrets and the SQLite default live there."""
+    return Path(env.get("STOCKMIRROR_INSTANCE_PATH") or INSTANCE_FOLDER).absolute()
 
 
 def _split(value: str | None) -> tuple[str, ...]:
@@ -143,7 +149,7 @@ def _check_unique(accounts: tuple[Account, ...], where: str) -> None:
 @dataclass(frozen=True)
 class Settings:
     database_url: str
-    instance_path: Path = DEFAULT_INSTANCE
+    instance_path: Path = field(default_factory=lambda: default_instance_path({}))
     webhook_secrets: tuple[str, ...] = ()
     api_tokens: tuple[str, ...] = ()
     starshipit_api_url: str = "https://api.starshipit.com"
@@ -172,7 +178,7 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
-        instance = Path(env.get("STOCKMIRROR_INSTANCE_PATH", str(DEFAULT_INSTANCE)))
+        instance = default_instance_path(env)
         stored = _stored_secrets(instance)
         url = env.get("DATABASE_URL") or f"sqlite:///{instance / 'stockmirror.db'}"
         try:

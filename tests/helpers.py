@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -11,14 +12,22 @@ from flask.testing import FlaskClient
 
 from app.webhooks.signature import sign
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "shared" / "spec" / "examples"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SECRET = "test-webhook-secret"
 TOKEN = "test-api-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
-def example(name: str) -> dict[str, Any]:
-    return json.loads((EXAMPLES / f"{name}.json").read_text())
+def example(name: str) -> Any:
+    """A fresh copy of tests/fixtures/NAME.json (invented data in Starshipit's shapes)."""
+    return json.loads((FIXTURES / f"{name}.json").read_text(encoding="utf-8"))
+
+
+def free_port() -> int:
+    """An ephemeral port free right now, for a server a test starts."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def signed_headers(raw: bytes, secret: str = SECRET) -> dict[str, str]:

@@ -16,7 +16,7 @@ STREAM = [
     "order_shipped_full",
     "order_deleted",
 ]
-ACCOUNT = "?account_id=acme-nz"
+ACCOUNT = "?account_id=kowhai-nz"
 
 
 def movements(client):
@@ -25,20 +25,20 @@ def movements(client):
 
 
 def assert_documented_end_state(client, engine):
-    order = client.get(f"/api/orders/712004518{ACCOUNT}", headers=AUTH).json
+    order = client.get(f"/api/orders/2147483702{ACCOUNT}", headers=AUTH).json
     assert order["status"] == "SHIPPED"
     assert [
         (line["sku"], line["quantity"], line["quantity_shipped"]) for line in order["lines"]
     ] == [
-        ("MUG-BLU", 2, 2),
-        ("MUG-BLU", 1, 1),
-        ("TEA-250", 2, 2),
+        ("CNDL-KWK-200", 3, 3),
+        ("CNDL-KWK-200", 1, 1),
+        ("WICK-TRIM-BR", 2, 2),
     ]
-    assert ledger(engine) == {"MUG-BLU": -3, "TEA-250": -2}
-    tombstone = client.get(f"/api/orders/712004519{ACCOUNT}", headers=AUTH).json
+    assert ledger(engine) == {"CNDL-KWK-200": -4, "WICK-TRIM-BR": -2}
+    tombstone = client.get(f"/api/orders/2147483703{ACCOUNT}", headers=AUTH).json
     assert tombstone["status"] == "CANCELLED"
     assert tombstone["lines"] == []
-    for sku, on_hand in (("MUG-BLU", -3), ("TEA-250", -2)):
+    for sku, on_hand in (("CNDL-KWK-200", -4), ("WICK-TRIM-BR", -2)):
         stock = client.get(f"/api/stock/{sku}", headers=AUTH).json
         assert stock["on_hand"] == on_hand
         assert stock["flags"] == ["negative"]
@@ -49,27 +49,27 @@ def test_examples_in_order_give_the_documented_end_state(client, engine):
     statuses = [post_event(client, example(name)).json["status"] for name in STREAM]
     assert statuses == ["applied"] * 5
     assert_documented_end_state(client, engine)
-    assert movements(client) == [("MUG-BLU", "shipment", -3), ("TEA-250", "shipment", -2)]
+    assert movements(client) == [("CNDL-KWK-200", "shipment", -4), ("WICK-TRIM-BR", "shipment", -2)]
 
 
 def test_partial_then_full_shipment_ships_in_two_steps(client, engine):
     for name in ("order_created", "order_shipped_partial"):
         post_event(client, example(name))
-    order = client.get(f"/api/orders/712004518{ACCOUNT}", headers=AUTH).json
+    order = client.get(f"/api/orders/2147483702{ACCOUNT}", headers=AUTH).json
     assert order["status"] == "PARTIALLY_SHIPPED"
-    assert ledger(engine) == {"MUG-BLU": -3}
+    assert ledger(engine) == {"CNDL-KWK-200": -4}
     post_event(client, example("order_shipped_full"))
-    assert ledger(engine) == {"MUG-BLU": -3, "TEA-250": -2}
+    assert ledger(engine) == {"CNDL-KWK-200": -4, "WICK-TRIM-BR": -2}
 
 
 def test_an_older_order_created_does_not_resurrect_a_deleted_order(client):
     post_event(client, example("order_deleted"))
     older = example("order_created")
     older["event_id"] = "evt_old_create"
-    older["order"]["order_id"] = 712004519
-    older["order"]["order_number"] = "NZ-10483"
+    older["order"]["order_id"] = 2147483703
+    older["order"]["order_number"] = "KH-20932"
     assert post_event(client, older).json["status"] == "stale"
-    order = client.get(f"/api/orders/712004519{ACCOUNT}", headers=AUTH).json
+    order = client.get(f"/api/orders/2147483703{ACCOUNT}", headers=AUTH).json
     assert order["status"] == "CANCELLED"
     assert order["lines"] == []
     assert order["timeline"][-1]["kind"] == "stale"
@@ -105,10 +105,19 @@ def test_any_arrival_order_with_duplicates_gives_the_same_end_state(
         with engine.connect() as conn:
             shipped = conn.execute(
                 sa.text(
-                    "SELECT sku, SUM(quantity) FROM stock_movements WHERE order_id = 712004518 "
+                    "SELECT sku, SUM(quantity) FROM stock_movements WHERE order_id = 2147483702 "
                     "GROUP BY sku ORDER BY sku"
                 )
             ).all()
-        assert [tuple(r) for r in shipped] == [("MUG-BLU", -3), ("TEA-250", -2)]
+        assert [tuple(r) for r in shipped] == [("CNDL-KWK-200", -4), ("WICK-TRIM-BR", -2)]
     finally:
         app.extensions["stockmirror"].db.dispose()
+
+
+def test_a_zoneless_seven_digit_order_date_and_ids_past_two_to_the_31_are_kept(client):
+    body = example("order_created")
+    assert body["order"]["order_date"] == "2026-11-19T21:14:03.5530917"  # no zone, 7 digits
+    assert post_event(client, body).json["status"] == "applied"
+    order = client.get(f"/api/orders/2147483702{ACCOUNT}", headers=AUTH).json
+    assert order["order_date"] == "2026-11-19T21:14:03.553091Z"  # read as UTC
+    assert [line["item_id"] for line in order["lines"]] == [2147483646, 2147483647, 2147483649]

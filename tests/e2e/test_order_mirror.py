@@ -114,9 +114,9 @@ def test_newer_change_after_deletion_brings_the_order_back(client):
     post_event(client, example("order_deleted"))
     newer = example("order_changed")
     newer.update(event_id="evt_later", occurred_at="2026-11-20T05:00:00Z")
-    newer["order"].update(order_id=712004519, order_number="NZ-10483")
+    newer["order"].update(order_id=2147483703, order_number="KH-20932")
     assert post_event(client, newer).json["status"] == "applied"
-    assert order(client, 712004519, "acme-nz")["status"] == "PENDING"
+    assert order(client, 2147483703, "kowhai-nz")["status"] == "PENDING"
 
 
 def test_address_only_change_keeps_lines_and_status(client):
@@ -127,7 +127,7 @@ def test_address_only_change_keeps_lines_and_status(client):
     )
     moved["order"]["destination"]["city"] = "Wellington"
     assert post_event(client, moved).json["status"] == "applied"
-    mirrored = order(client, 712004518, "acme-nz")
+    mirrored = order(client, 2147483702, "kowhai-nz")
     assert mirrored["destination"]["city"] == "Wellington"
     assert mirrored["status"] == "PENDING"
     assert len(mirrored["lines"]) == 3
@@ -151,7 +151,7 @@ def test_timeline_records_every_event_and_movement(client):
         client,
         example("order_created") | {"event_id": "evt_late", "occurred_at": "2026-11-20T00:00:00Z"},
     )
-    kinds = [entry["kind"] for entry in order(client, 712004518, "acme-nz")["timeline"]]
+    kinds = [entry["kind"] for entry in order(client, 2147483702, "kowhai-nz")["timeline"]]
     assert kinds == [
         "created",
         "changed",

@@ -70,9 +70,9 @@ def test_printed_label_fetches_the_order_and_applies_it_as_shipped(client, engin
     assert response.status_code == 200
     assert response.json["status"] == "applied"
     assert response.json["event_id"].startswith("trk:")
-    assert starshipit.detail_calls == ["order_number=NZ-10482"]
-    assert ledger(engine) == {"MUG-BLU": -3, "TEA-250": -2}
-    order = client.get("/api/orders/712004518", headers=AUTH).json
+    assert starshipit.detail_calls == ["order_number=KH-20931"]
+    assert ledger(engine) == {"CNDL-KWK-200": -4, "WICK-TRIM-BR": -2}
+    order = client.get("/api/orders/2147483702", headers=AUTH).json
     assert order["status"] == "SHIPPED"
     with engine.connect() as conn:
         cited = conn.execute(sa.text("SELECT DISTINCT event_id FROM stock_movements")).scalars()
@@ -146,7 +146,7 @@ def test_starshipit_down_keeps_the_work_and_a_later_retry_applies_it(
     [outcome] = retry_tracking(db, make_client(), max_attempts=3, now=utcnow() + LATER)
 
     assert outcome.status == "applied"
-    assert ledger(engine) == {"MUG-BLU": -3, "TEA-250": -2}
+    assert ledger(engine) == {"CNDL-KWK-200": -4, "WICK-TRIM-BR": -2}
     assert inbox_rows(engine)[0].status == "applied"
 
 
@@ -172,7 +172,7 @@ def test_after_n_failures_the_work_is_parked_visible_and_can_be_retried_by_hand(
 
     assert retried.status_code == 200
     assert retried.json["status"] == "applied"
-    assert ledger(engine) == {"MUG-BLU": -3, "TEA-250": -2}
+    assert ledger(engine) == {"CNDL-KWK-200": -4, "WICK-TRIM-BR": -2}
 
 
 def test_tracking_for_an_order_starshipit_does_not_know_is_kept_not_dropped(

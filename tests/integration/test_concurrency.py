@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import socket
 import subprocess
 import sys
 import threading
@@ -22,6 +21,7 @@ from tests.helpers import (
     SECRET,
     TOKEN,
     assert_ledger_consistent,
+    free_port,
     ledger,
     post_event,
     shipped_event,
@@ -91,15 +91,9 @@ def test_concurrent_manual_movements_with_one_reference_count_once(app, engine):
     assert ledger(engine) == {"SKU-A": 5}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def gunicorn_server(database_url, tmp_path):
-    port = _free_port()
+    port = free_port()
     env = dict(
         os.environ,
         DATABASE_URL=database_url,
