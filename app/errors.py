@@ -13,6 +13,7 @@ from werkzeug.exceptions import HTTPException
 
 from app.db import StorageUnavailable
 from app.ledger.domain import LedgerError
+from app.schemas import flatten_errors
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +42,6 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(ValidationError)
     def _validation(error: ValidationError) -> ResponseReturnValue:
-        from app.webhooks.schemas import flatten_errors
-
         fields = flatten_errors(error.messages)
         names = ", ".join(sorted(fields))
         return error_response(422, f"invalid input: {names}", fields=fields)
@@ -58,6 +57,12 @@ def register_error_handlers(app: Flask) -> None:
     def _storage(error: Exception) -> ResponseReturnValue:
         log.error("storage unavailable: %s", str(error).splitlines()[0])
         return error_response(503, "storage unavailable, retry later")
+
+    @app.errorhandler(exc.DataError)
+    def _data(error: exc.DataError) -> ResponseReturnValue:
+        # Input is checked against the columns first; this is the net under that check.
+        log.warning("database refused a value: %s", type(error.orig).__name__)
+        return error_response(422, "a value is out of the range the database holds")
 
     @app.errorhandler(HTTPException)
     def _http(error: HTTPException) -> ResponseReturnValue:

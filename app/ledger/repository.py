@@ -1031,3 +1031,11 @@ def serials_over_one(session: Session, limit: int) -> list[tuple[str, str, int]]
         .limit(limit)
     )
     return [(sku, code, int(n)) for sku, code, n in session.execute(stmt)]
+
+
+def existing_movement_keys(session: Session, keys: Sequence[str]) -> set[str]:
+    """Which of these movement keys are already in the ledger (one query)."""
+    if not keys:
+        return set()
+    stmt = sa.select(StockMovement.key).where(StockMovement.key.in_(sorted(set(keys))))
+    return set(session.scalars(stmt))

@@ -7,10 +7,12 @@ from typing import Any
 from flask import Blueprint, current_app, request
 from flask.typing import ResponseReturnValue
 
+from app.api.openapi import operation
 from app.errors import ApiError
+from app.inputrules import text_problem
 from app.reconcile.client import client_from_settings
-from app.reconcile.tracking import receive_tracking
-from app.webhooks.routes import read_signed_json
+from app.reconcile.tracking import TrackingSchema, receive_tracking
+from app.webhooks.routes import WEBHOOK_DOC, read_signed_json
 
 bp = Blueprint("tracking_webhook", __name__, url_prefix="/webhooks/starshipit")
 
@@ -20,13 +22,16 @@ ANSWER = {"pending": "parked"}
 
 
 @bp.post("/tracking")
+@operation("Starshipit tracking notification (signed)", body=TrackingSchema, **WEBHOOK_DOC)
 def tracking_event() -> ResponseReturnValue:
     document, raw = read_signed_json()
     ctx = current_app.extensions["stockmirror"]
     acct = request.args.get("account_id", "default").strip()
-    if not acct or len(acct) > 100:
+    if not acct or len(acct) > 100 or text_problem(acct):
         raise ApiError(
-            "account_id must be 1..100 characters", 422, fields={"account_id": ["invalid"]}
+            "account_id must be 1..100 printable characters",
+            422,
+            fields={"account_id": ["invalid"]},
         )
     outcome = receive_tracking(
         ctx.db,
