@@ -81,12 +81,16 @@ def _multipart_file(raw: bytes) -> bytes:
         _, _, files = parse_form_data(environ)
     except ValueError:
         raise ApiError("the multipart body cannot be read", 400) from None
-    upload = files.get("file") or next(iter(files.values()), None)
-    if upload is None:
-        raise ApiError(
-            "the form has no file: send the CSV as the `file` field",
-            422,
-            fields={"file": ["required"]},
-        )
-    data: bytes = upload.read()
-    return data
+    try:
+        upload = files.get("file") or next(iter(files.values()), None)
+        if upload is None:
+            raise ApiError(
+                "the form has no file: send the CSV as the `file` field",
+                422,
+                fields={"file": ["required"]},
+            )
+        data: bytes = upload.read()
+        return data
+    finally:
+        for stored in files.values():
+            stored.close()
