@@ -72,7 +72,11 @@ def register_error_handlers(app: Flask) -> None:
             413: "request body is larger than 1 MiB",
         }
         code = error.code or 500
-        return error_response(code, messages.get(code, error.description or error.name))
+        response = jsonify({"error": messages.get(code, error.description or error.name)})
+        for name, value in error.get_headers():
+            if name.lower() != "content-type":  # keep Allow, Retry-After...
+                response.headers[name] = value
+        return response, code
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception) -> ResponseReturnValue:

@@ -28,6 +28,17 @@ _NOT_FREE_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]"
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 
 
+def text_pattern(*, free_text: bool = False, blank: bool = True) -> str:
+    """The text rules as a JSON Schema (ECMA 262) pattern, for the OpenAPI document."""
+    allowed = r"[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\ud800-\udfff]"
+    if not free_text:
+        allowed = r"[^\u0000-\u001f\u007f-\u009f\ud800-\udfff]"
+    if blank:
+        return f"^{allowed}*$"
+    visible = allowed[:-1] + r"\s]"
+    return f"^{allowed}*{visible}{allowed}*$"
+
+
 def is_clean(value: str, *, free_text: bool = False) -> bool:
     """Whether `value` has no character the contract refuses (the fast check)."""
     return (_NOT_FREE_TEXT if free_text else _NOT_TEXT).search(value) is None

@@ -10,7 +10,7 @@ from typing import Any
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from app.columns import column_length, column_type, int_bounds
-from app.inputrules import INT64, decimal_bounds, int_problem, text_problem
+from app.inputrules import INT64, decimal_bounds, int_problem, text_pattern, text_problem
 from app.timeutil import parse_time
 
 INT64_MIN, INT64_MAX = INT64
@@ -44,9 +44,11 @@ class Text(fields.String):
         rules = _rules(kwargs.pop("validate", None))
         if longest is not None or shortest:
             rules.insert(0, validate.Length(min=shortest, max=longest))
-        super().__init__(validate=rules, **kwargs)
         self.free_text = free_text
         self.blank = free_text if blank is None else blank
+        metadata = dict(kwargs.pop("metadata", None) or {})
+        metadata.setdefault("pattern", text_pattern(free_text=free_text, blank=self.blank))
+        super().__init__(validate=rules, metadata=metadata, **kwargs)
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
         if not isinstance(value, str):
@@ -54,6 +56,15 @@ class Text(fields.String):
         problem = text_problem(value, free_text=self.free_text, blank=self.blank)
         if problem:
             raise ValidationError(problem)
+        return value
+
+
+class StrictBool(fields.Boolean):
+    """A JSON true or false (not 0, 1 or a string)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        if not isinstance(value, bool):
+            raise ValidationError("must be true or false")
         return value
 
 
@@ -103,9 +114,26 @@ class Money(fields.Decimal):
 
 
 class Time(fields.Field):
-    """RFC 3339 time; no zone means UTC; 7 fractional digits accepted."""
+    """RFC 3339 time; no zone means UTC; 7 fractional digits accepted; within
+    [earliest, latest) when given."""
+
+    def __init__(
+        self,
+        *,
+        earliest: datetime | None = None,
+        latest: datetime | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.earliest, self.latest = earliest, latest
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime:
+        moment = self._parse(value)
+        if (self.earliest and moment < self.earliest) or (self.latest and moment >= self.latest):
+            raise ValidationError(f"must be from {self.earliest} up to {self.latest}")
+        return moment
+
+    def _parse(self, value: Any) -> datetime:
         if not isinstance(value, str):
             raise ValidationError("must be an RFC 3339 time string")
         problem = text_problem(value)

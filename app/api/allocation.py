@@ -28,7 +28,7 @@ from app.api.orders import order_or_404
 from app.errors import ApiError
 from app.orders.domain import ALLOCATION_STATUSES, ORDER_STATUSES
 from app.orders.models import Order
-from app.schemas import Strict, StrictInt, Text
+from app.schemas import Strict, StrictBool, StrictInt, Text
 
 bp = Blueprint("allocation_api", __name__, url_prefix="/api")
 
@@ -42,7 +42,7 @@ def _actor() -> str:
 
 
 class ReleaseOneSchema(Strict):
-    allow_partial = fields.Boolean(load_default=False)
+    allow_partial = StrictBool(load_default=False)
 
 
 class FilterSchema(Strict):
@@ -52,7 +52,7 @@ class FilterSchema(Strict):
     allocation_status = fields.List(
         fields.String(validate=validate.OneOf(ALLOCATION_STATUSES)), load_default=[]
     )
-    allocatable = fields.Boolean(load_default=None, allow_none=True)
+    allocatable = StrictBool(load_default=None, allow_none=True)
     platform = Text(Order.platform, load_default=None, allow_none=True)
     limit = StrictInt(load_default=MAX_BATCH, minimum=1, maximum=MAX_BATCH)
 
@@ -64,7 +64,7 @@ class ReleasesSchema(Strict):
         validate=validate.Length(1, MAX_BATCH),
     )
     filter = fields.Nested(FilterSchema, load_default=None)
-    allow_partial = fields.Boolean(load_default=False)
+    allow_partial = StrictBool(load_default=False)
 
     @validates_schema
     def _one_of(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -77,8 +77,8 @@ class RuleSchema(Strict):
     account_id = Text(AllocationRule.account_id, load_default=None, allow_none=True)
     platform = Text(AllocationRule.platform, load_default=None, allow_none=True)
     country = Text(AllocationRule.country, load_default=None, allow_none=True)
-    allow_partial = fields.Boolean(load_default=False)
-    enabled = fields.Boolean(load_default=True)
+    allow_partial = StrictBool(load_default=False)
+    enabled = StrictBool(load_default=True)
 
 
 @bp.post("/orders/<int:order_id>/release")

@@ -47,7 +47,7 @@ class CommaList(fields.List):
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
         if isinstance(value, str):
-            value = [v.strip() for v in value.split(",") if v.strip()]
+            value = [v.strip() for v in value.split(",")]
         try:
             return super()._deserialize(value, attr, data, **kwargs)
         except ValidationError as error:  # name the parameter, not its n-th value

@@ -21,6 +21,7 @@ from marshmallow import EXCLUDE, Schema, fields
 
 from app.api.common import EmptyQuery, check_path, load_body, load_query
 from app.auth import OPENAPI_PATH
+from app.schemas import Time
 
 bp = Blueprint("openapi", __name__)
 
@@ -179,6 +180,7 @@ def build_spec(app: Flask) -> dict[str, Any]:
         plugins=[plugin],
         info={"description": "Inventory mirror beside Starshipit: operations API and webhooks."},
     )
+    plugin.map_to_openapi_type(Time, "string", "date-time")
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     paths: dict[str, dict[str, Any]] = {}
     for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):

@@ -9,13 +9,11 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, render_template, stream_with_context
 from flask.typing import ResponseReturnValue
-from marshmallow import validate
 
 from app.api.bodies import RunDetail, RunPage, RunStarted
 from app.api.common import (
     AccountFilterPageQuery,
     AccountQuery,
-    CommaList,
     PageQuery,
     Query,
     db,
@@ -28,7 +26,8 @@ from app.reconcile import queries, tracking
 from app.reconcile import scheduler as sched
 from app.reconcile.client import StarshipitNotConfigured, client_from_settings
 from app.reconcile.domain import CATEGORIES
-from app.reconcile.models import ReconciliationRun, SchedulerRun
+from app.reconcile.jobs import JOB_NAMES
+from app.reconcile.models import ReconciliationRun
 from app.reconcile.report import csv_lines, run_json
 from app.reconcile.service import (
     RepairRefused,
@@ -62,8 +61,8 @@ LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 
 
 class RunRequest(Strict):
-    since = Time(load_default=None, allow_none=True, validate=validate.Range(EARLIEST, LATEST))
-    until = Time(load_default=None, allow_none=True, validate=validate.Range(EARLIEST, LATEST))
+    since = Time(load_default=None, allow_none=True, earliest=EARLIEST, latest=LATEST)
+    until = Time(load_default=None, allow_none=True, earliest=EARLIEST, latest=LATEST)
     account_id = Text(ReconciliationRun.account_id, load_default=None)
 
 
@@ -72,7 +71,7 @@ class RunQuery(Query):
 
 
 class SchedulerRunsQuery(PageQuery):
-    job = CommaList(Text(SchedulerRun.job), load_default=list)
+    job = one_of(JOB_NAMES)
     status = one_of(sched.RUN_STATUSES)
 
 

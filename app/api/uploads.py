@@ -68,7 +68,9 @@ def csv_text() -> str:
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise ApiError("the CSV must be UTF-8", 400) from None
+        raise ApiError(
+            "the CSV must be UTF-8 text", 422, fields={"file": ["not UTF-8 text"]}
+        ) from None
 
 
 def _multipart_file(raw: bytes) -> bytes:

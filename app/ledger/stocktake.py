@@ -19,7 +19,6 @@ from app.ledger.receiving import Conflict, NotFound
 from app.ledger.service import NegativeStockRefused, post_movements
 from app.timeutil import isoformat, utcnow
 
-
 CHUNK = 1000  # SKUs per statement when a stocktake names its SKUs
 
 

@@ -61,6 +61,9 @@ def retry_job(settings: Settings, db: Database) -> str:
     return detail + f"; tracking: {len(tracked)} retried, {applied} applied"
 
 
+JOB_NAMES = ("reconcile", "retry", "poll")  # every job job_table can enable
+
+
 def job_table(settings: Settings, db: Database) -> dict[str, tuple[Any, Callable[[], str | None]]]:
     """name → (APScheduler trigger, work) for every job this configuration enables."""
     from apscheduler.triggers.cron import CronTrigger
