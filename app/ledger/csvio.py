@@ -17,6 +17,7 @@ import csv
 import functools
 import hashlib
 import io
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -66,6 +67,7 @@ LEDGER_COLUMNS = (
     "actor",
 )
 CHUNK = 1000  # rows per write transaction (and per IN list: far below any parameter limit)
+SQLITE_GAP = 0.1  # seconds between two write transactions of an import on SQLite
 LONGEST = {
     "sku": column_length(Product.sku),
     "location": column_length(Location.code),
@@ -230,11 +232,12 @@ def import_stock(
         unknown = any(e.message.startswith("unknown location") for e in errors)
         ranked = sorted(errors, key=lambda e: e.line)
         raise ImportRejected(ranked, LOCATION_HINT if unknown else None)
-    skus = sorted({r.sku for r in rows})
-    for part in _chunks(skus):
-        db.run(functools.partial(_ensure_products, skus=part))
     written = previous = 0
-    for chunk in _chunks(rows):
+    for n, chunk in enumerate(_chunks(rows)):
+        if n and db.dialect == "sqlite":
+            # SQLite has one writer; a waiting one polls (every 100 ms at worst), so leave
+            # a gap between chunks that a webhook waiting for the lock is sure to see.
+            time.sleep(SQLITE_GAP)
         write = functools.partial(
             _write_chunk, rows=chunk, digest=digest, actor=actor, source=source
         )
@@ -243,10 +246,6 @@ def import_stock(
         if progress:
             progress(len(chunk))
     return ImportResult(len(rows), written, digest, written == 0 and previous > 0)
-
-
-def _ensure_products(session: Session, *, skus: Sequence[str]) -> None:
-    repo.ensure_products(session, skus)
 
 
 def _check_against_stock(session: Session, rows: Sequence[StockRow]) -> list[RowError]:
@@ -302,6 +301,7 @@ def _write_chunk(
     """Set the levels of these rows; (movements written, rows written by an earlier run)."""
     keys = {r.line: f"import:{digest}:{r.line}" for r in rows}
     done = repo.existing_movement_keys(session, list(keys.values()))
+    repo.ensure_products(session, {r.sku for r in rows})
     todo = [r for r in rows if keys[r.line] not in done]
     now = utcnow()
     batches = [
@@ -311,7 +311,7 @@ def _write_chunk(
     ]
     if batches:
         repo.upsert_batches(session, batches)
-    book = repo.on_hand_of(session, [(r.sku, r.location, r.batch) for r in todo])
+    book = repo.on_hand_of_skus(session, [r.sku for r in todo])
     movements = [
         NewMovement(
             key=keys[r.line],
