@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.models import Base
-from tests.helpers import shipped_event, signed_headers
+from tests.helpers import json_paths, shipped_event, signed_headers
 
 ORDERS = "/webhooks/starshipit/orders"
 SETTINGS = settings(
@@ -89,22 +89,11 @@ ARBITRARY = st.one_of(
 HOSTILE = st.one_of(SPECIAL, SPECIAL, SPECIAL, ARBITRARY)
 
 
-def paths(doc: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    found = [prefix] if prefix else []
-    if isinstance(doc, dict):
-        for key, value in doc.items():
-            found += paths(value, (*prefix, key))
-    elif isinstance(doc, list):
-        for i, value in enumerate(doc):
-            found += paths(value, (*prefix, i))
-    return found
-
-
 @st.composite
 def mutated_bodies(draw: st.DrawFn) -> bytes:
     doc = copy.deepcopy(draw(st.sampled_from(seeds())))
     for _ in range(draw(st.integers(1, 3))):
-        where = draw(st.sampled_from(paths(doc)))
+        where = draw(st.sampled_from(json_paths(doc)))
         *parent_path, last = where
         parent = doc
         for step in parent_path:

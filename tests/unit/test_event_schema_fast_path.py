@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from marshmallow import ValidationError
 
 from app.webhooks.schemas import _plain_event, _schema_event, load_order_event
-from tests.helpers import example
+from tests.helpers import example, json_paths
 
 EXAMPLE_NAMES = (
     "order_created",
@@ -123,24 +123,13 @@ BOUNDARY_VALUES: tuple[Any, ...] = (
 )
 
 
-def _paths(document: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    out = [prefix] if prefix else []
-    if isinstance(document, dict):
-        for key, value in document.items():
-            out += _paths(value, (*prefix, key))
-    elif isinstance(document, list):
-        for index, value in enumerate(document):
-            out += _paths(value, (*prefix, index))
-    return out
-
-
 @st.composite
 def mutated_events(draw: st.DrawFn) -> Any:
     """A valid event (the base or a spec example) with a few places changed or removed."""
     names = st.sampled_from(EXAMPLE_NAMES)
     document = copy.deepcopy(draw(st.one_of(st.just(BASE), names.map(example))))
     for _ in range(draw(st.integers(min_value=0, max_value=3))):
-        path = draw(st.sampled_from(_paths(document)))
+        path = draw(st.sampled_from(json_paths(document)))
         *parents, last = path
         target = document
         for step in parents:
@@ -183,7 +172,7 @@ def _with(document: Any, path: tuple[Any, ...], value: Any, *, remove: bool = Fa
 @pytest.mark.parametrize("name", ("base", *EXAMPLE_NAMES))
 def test_fast_path_agrees_with_the_schemas_at_every_boundary_of_every_field(name: str) -> None:
     document = BASE if name == "base" else example(name)
-    for path in _paths(document):
+    for path in json_paths(document):
         variants = [_with(document, path, value) for value in BOUNDARY_VALUES]
         if isinstance(path[-1], str):
             variants.append(_with(document, path, None, remove=True))
