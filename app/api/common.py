@@ -14,8 +14,6 @@ from sqlalchemy.orm import Session
 from app.db import Database
 from app.errors import ApiError
 from app.inputrules import INT32, INT64, int_problem, load_json, text_problem
-from app.ledger.models import Location, Product
-from app.ledger.models import StockMovement as _Movement
 from app.schemas import Strict, Text, column_length
 from app.webhooks.models import InboxEvent
 
@@ -153,11 +151,6 @@ def checked_length(name: str, value: str, column: Any) -> str:
     if len(value) > longest:
         raise ValidationError({name: [f"longer than {longest} characters"]})
     return value
-
-
-SKU_COLUMN = Product.sku
-LOCATION_COLUMN = Location.code
-REFERENCE_COLUMN = _Movement.reference
 
 
 # --- pagination -------------------------------------------------------------------------

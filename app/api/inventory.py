@@ -11,7 +11,16 @@ from marshmallow import fields, validate
 
 from app.api import uploads
 from app.api.bodies import ImportBody, ListBody, MovementsBody
-from app.api.common import AccountQuery, PageQuery, actor, db, one_of, paginate, settings
+from app.api.common import (
+    AccountQuery,
+    PageQuery,
+    actor,
+    checked_length,
+    db,
+    one_of,
+    paginate,
+    settings,
+)
 from app.api.openapi import Anything, operation
 from app.api.stock import movement_json
 from app.errors import ApiError, error_response
@@ -141,8 +150,8 @@ def set_level(
     code: str, sku: str, query: dict[str, Any], body: dict[str, Any]
 ) -> ResponseReturnValue:
     data = body
-    if not 1 <= len(sku) <= 50:
-        raise ApiError("sku must be 1..50 characters", 422, fields={"sku": ["invalid"]})
+    checked_length("sku", sku, Product.sku)
+    checked_length("code", code, Location.code)
     with db().write() as session:
         locations.set_min_level(session, sku=sku, location=code, min_level=data["min_level"])
     return {"sku": sku, "location": code, "min_level": data["min_level"]}

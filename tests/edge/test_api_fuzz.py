@@ -23,7 +23,6 @@ from tests.helpers import SECRET, TOKEN, post_event, shipped_event
 from tests.live import live_server
 
 EXAMPLES_PER_OPERATION = 12
-UNDOCUMENTED = {"/healthz", "/readyz", "/static/<path:filename>"}
 
 
 class Signed(requests.auth.AuthBase):
@@ -139,8 +138,8 @@ def test_openapi_document_is_3_1_needs_no_token_and_covers_every_route(app):
     }
     missing = []
     for rule in app.url_map.iter_rules():
-        if rule.rule in UNDOCUMENTED:
-            continue
+        if not rule.rule.startswith(("/api/", "/webhooks/")):
+            continue  # health checks, console pages, static files
         path = rule.rule
         for arg in rule.arguments:
             for prefix in ("<int:", "<path:", "<"):
