@@ -11,6 +11,7 @@ from flask import current_app, g, request
 from marshmallow import Schema, ValidationError, fields, validate
 from sqlalchemy.orm import Session
 
+from app.api.uploads import read_body
 from app.db import Database
 from app.errors import ApiError
 from app.inputrules import INT32, INT64, int_problem, load_json, text_problem
@@ -112,7 +113,7 @@ def load_query(schema: Schema) -> dict[str, Any]:
 def load_body(schema: Schema, *, optional: bool = False) -> dict[str, Any]:
     """The JSON object body loaded by `schema`. With `optional`, an empty body (with or
     without a JSON content type, as `curl -X POST` sends it) is an empty object."""
-    raw = request.get_data(cache=True)
+    raw = read_body()
     if optional and not raw.strip():
         document: Any = {}
     else:

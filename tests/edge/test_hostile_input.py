@@ -299,3 +299,28 @@ def test_every_signed_refusal_case_is_also_refused_when_replayed_from_a_mutation
     response = post_event(client, body)
     assert response.status_code == 422
     assert "order.items[1].sku" in response.get_json()["fields"]
+
+
+def test_a_payload_stored_with_nan_before_it_was_refused_is_served_as_valid_json(client, engine):
+    post_event(client, event())
+    with engine.begin() as conn:  # as a body accepted by an older version would be stored
+        conn.execute(sa.text("UPDATE inbox_events SET payload = :p"), {"p": '{"weight": NaN}'})
+    response = client.get("/api/events/evt-1", headers=AUTH)
+    assert response.status_code == 200
+
+    def refuse(name: str) -> None:
+        raise AssertionError(f"{name} in the answer")
+
+    body = json.loads(response.get_data(as_text=True), parse_constant=refuse)
+    assert body["payload"] == {"weight": None}
+
+
+def test_a_chunked_api_body_over_one_mebibyte_is_413(app):
+    from tests.live import chunked_post, live_server
+
+    raw = json.dumps(movement(reason="r" * (1100 * 1024))).encode()
+    with live_server(app) as base:
+        status, _ = chunked_post(
+            base, "/api/movements", raw, {**AUTH, "Content-Type": "application/json"}
+        )
+    assert status == 413

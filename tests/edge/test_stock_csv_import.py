@@ -6,7 +6,6 @@ parameter limit would fail."""
 from __future__ import annotations
 
 import csv
-import http.client
 import io
 import time
 
@@ -18,7 +17,7 @@ from app.ledger.csvio import ImportRejected, import_stock, parse_stock_csv
 from tests.conftest import PG_URL
 from tests.e2e.inventory_helpers import call, location, ok
 from tests.helpers import AUTH, ledger
-from tests.live import live_server
+from tests.live import chunked_post, live_server
 
 CSV_HEADERS = {**AUTH, "Content-Type": "text/csv"}
 
@@ -130,31 +129,13 @@ def test_a_quantity_beyond_int32_is_refused_per_row(client):
     assert "at most 2147483647" in response.get_json()["rows"][0]["error"]
 
 
-def _chunked_post(base: str, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
-    host, port = base.removeprefix("http://").split(":")
-    conn = http.client.HTTPConnection(host, int(port), timeout=60)
-    conn.putrequest("POST", path)
-    for name, value in headers.items():
-        conn.putheader(name, value)
-    conn.putheader("Transfer-Encoding", "chunked")
-    conn.endheaders()
-    for start in range(0, len(body), 65536):
-        part = body[start : start + 65536]
-        conn.send(b"%x\r\n" % len(part) + part + b"\r\n")
-    conn.send(b"0\r\n\r\n")
-    response = conn.getresponse()
-    status, data = response.status, response.read()
-    conn.close()
-    return status, data
-
-
 def test_a_chunked_csv_over_one_mebibyte_is_413_and_nothing_is_applied(app, engine):
     rows = b"".join(b"S%06d,DEFAULT,100\n" % i for i in range(70_000))
     body = b"sku,location,quantity\n" + rows
     assert len(body) > 1024 * 1024
     with live_server(app) as base:
-        status, _ = _chunked_post(base, "/api/stock/import", body, CSV_HEADERS)
-        small_status, _ = _chunked_post(
+        status, _ = chunked_post(base, "/api/stock/import", body, CSV_HEADERS)
+        small_status, _ = chunked_post(
             base, "/api/stock/import", b"sku,location,quantity\nA,DEFAULT,5\n", CSV_HEADERS
         )
     assert status == 413
@@ -169,7 +150,7 @@ def test_a_chunked_webhook_over_one_mebibyte_is_413_not_401(app, engine):
     raw = b'{"padding": "' + b"x" * (1100 * 1024) + b'"}'
     headers = {"Content-Type": "application/json", "X-Starshipit-Signature": sign(SECRET, raw)}
     with live_server(app) as base:
-        status, _ = _chunked_post(base, "/webhooks/starshipit/orders", raw, headers)
+        status, _ = chunked_post(base, "/webhooks/starshipit/orders", raw, headers)
     assert status == 413
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT COUNT(*) FROM inbox_events")).scalar_one() == 0
