@@ -8,11 +8,13 @@ from flask import Flask, current_app, request
 
 from app.errors import ApiError
 
+OPENAPI_PATH = "/api/openapi.json"  # the API's description needs no token (CONTRACT §7)
+
 
 def install_api_auth(app: Flask) -> None:
     @app.before_request
     def _require_token() -> None:
-        if not request.path.startswith("/api/"):
+        if not request.path.startswith("/api/") or request.path == OPENAPI_PATH:
             return
         tokens = current_app.extensions["stockmirror"].settings.api_tokens
         if not tokens:

@@ -13,6 +13,7 @@ from werkzeug.exceptions import HTTPException
 
 from app.db import StorageUnavailable
 from app.ledger.domain import LedgerError
+from app.schemas import flatten_errors
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +42,6 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(ValidationError)
     def _validation(error: ValidationError) -> ResponseReturnValue:
-        from app.webhooks.schemas import flatten_errors
-
         fields = flatten_errors(error.messages)
         names = ", ".join(sorted(fields))
         return error_response(422, f"invalid input: {names}", fields=fields)
@@ -59,6 +58,12 @@ def register_error_handlers(app: Flask) -> None:
         log.error("storage unavailable: %s", str(error).splitlines()[0])
         return error_response(503, "storage unavailable, retry later")
 
+    @app.errorhandler(exc.DataError)
+    def _data(error: exc.DataError) -> ResponseReturnValue:
+        # Input is checked against the columns first; this is the net under that check.
+        log.warning("database refused a value: %s", type(error.orig).__name__)
+        return error_response(422, "a value is out of the range the database holds")
+
     @app.errorhandler(HTTPException)
     def _http(error: HTTPException) -> ResponseReturnValue:
         messages = {
@@ -67,7 +72,11 @@ def register_error_handlers(app: Flask) -> None:
             413: "request body is larger than 1 MiB",
         }
         code = error.code or 500
-        return error_response(code, messages.get(code, error.description or error.name))
+        response = jsonify({"error": messages.get(code, error.description or error.name)})
+        for name, value in error.get_headers():
+            if name.lower() != "content-type":  # keep Allow, Retry-After...
+                response.headers[name] = value
+        return response, code
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception) -> ResponseReturnValue:

@@ -19,10 +19,11 @@ def parse_time(value: str) -> datetime:
     if not text:
         raise ValueError("empty time")
     try:
-        parsed = datetime.fromisoformat(text)
+        return as_utc(datetime.fromisoformat(text))
     except ValueError:
         raise ValueError(f"{value!r} is not an RFC 3339 time") from None
-    return as_utc(parsed)
+    except OverflowError:
+        raise ValueError(f"{value!r} is outside the range of times") from None
 
 
 def as_utc(value: datetime) -> datetime:

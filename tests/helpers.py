@@ -101,3 +101,15 @@ def ledger(engine: sa.Engine) -> dict[str, int]:
             sa.text("SELECT sku, SUM(quantity) AS total FROM stock_movements GROUP BY sku")
         )
         return {r.sku: int(r.total) for r in rows}
+
+
+def json_paths(document: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every place in a decoded JSON document, as a path of keys and indexes."""
+    out = [prefix] if prefix else []
+    if isinstance(document, dict):
+        for key, value in document.items():
+            out += json_paths(value, (*prefix, key))
+    elif isinstance(document, list):
+        for index, value in enumerate(document):
+            out += json_paths(value, (*prefix, index))
+    return out

@@ -6,10 +6,11 @@ from typing import Any
 
 from flask import Blueprint
 from flask.typing import ResponseReturnValue
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import ValidationError, fields, validate, validates_schema
 
-from app.allocation import repository as repo
+from app.allocation import queries, rules
 from app.allocation.config import AllocationConfig, config_for_engine
+from app.allocation.models import AllocationRule
 from app.allocation.service import (
     MAX_BATCH,
     AllocationOff,
@@ -19,15 +20,15 @@ from app.allocation.service import (
     release_order,
     release_orders,
 )
-from app.allocation.views import decorate_detail, picklist, released_body
-from app.api.common import account_id, db, json_body
+from app.allocation.views import released_body
+from app.api.bodies import ListBody, OrderDetail
+from app.api.common import AccountQuery, db
+from app.api.openapi import Anything, operation
+from app.api.orders import order_or_404
 from app.errors import ApiError
 from app.orders.domain import ALLOCATION_STATUSES, ORDER_STATUSES
 from app.orders.models import Order
-from app.orders.repository import get_order
-from app.orders.views import order_detail
-from app.schemas import StrictInt
-from app.timeutil import isoformat
+from app.schemas import Strict, StrictBool, StrictInt, Text
 
 bp = Blueprint("allocation_api", __name__, url_prefix="/api")
 
@@ -40,42 +41,30 @@ def _actor() -> str:
     return "api"
 
 
-class ReleaseOneSchema(Schema):
-    class Meta:
-        unknown = EXCLUDE
-
-    allow_partial = fields.Boolean(load_default=False)
+class ReleaseOneSchema(Strict):
+    allow_partial = StrictBool(load_default=False)
 
 
-class FilterSchema(Schema):
-    class Meta:
-        unknown = EXCLUDE
-
+class FilterSchema(Strict):
     status = fields.List(
         fields.String(validate=validate.OneOf(ORDER_STATUSES)), load_default=["PENDING"]
     )
     allocation_status = fields.List(
         fields.String(validate=validate.OneOf(ALLOCATION_STATUSES)), load_default=[]
     )
-    allocatable = fields.Boolean(load_default=None, allow_none=True)
-    platform = fields.String(load_default=None, allow_none=True, validate=validate.Length(1, 100))
-    limit = StrictInt(load_default=MAX_BATCH, minimum=1)
-
-    @validates_schema
-    def _limit(self, data: dict[str, Any], **kwargs: Any) -> None:
-        if data.get("limit", 0) > MAX_BATCH:
-            raise ValidationError(f"must be at most {MAX_BATCH}", "limit")
+    allocatable = StrictBool(load_default=None, allow_none=True)
+    platform = Text(Order.platform, load_default=None, allow_none=True)
+    limit = StrictInt(load_default=MAX_BATCH, minimum=1, maximum=MAX_BATCH)
 
 
-class ReleasesSchema(Schema):
-    class Meta:
-        unknown = EXCLUDE
-
+class ReleasesSchema(Strict):
     order_ids = fields.List(
-        StrictInt(minimum=1), load_default=None, validate=validate.Length(1, MAX_BATCH)
+        StrictInt(Order.order_id, minimum=1),
+        load_default=None,
+        validate=validate.Length(1, MAX_BATCH),
     )
     filter = fields.Nested(FilterSchema, load_default=None)
-    allow_partial = fields.Boolean(load_default=False)
+    allow_partial = StrictBool(load_default=False)
 
     @validates_schema
     def _one_of(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -83,42 +72,31 @@ class ReleasesSchema(Schema):
             raise ValidationError("give exactly one of order_ids or filter", "order_ids")
 
 
-class RuleSchema(Schema):
-    class Meta:
-        unknown = EXCLUDE
-
-    name = fields.String(load_default=None, allow_none=True, validate=validate.Length(1, 200))
-    account_id = fields.String(
-        load_default=None, allow_none=True, validate=validate.Length(1, 100)
-    )
-    platform = fields.String(load_default=None, allow_none=True, validate=validate.Length(1, 100))
-    country = fields.String(load_default=None, allow_none=True, validate=validate.Length(1, 100))
-    allow_partial = fields.Boolean(load_default=False)
-    enabled = fields.Boolean(load_default=True)
-
-
-_release_one = ReleaseOneSchema()
-_releases = ReleasesSchema()
-_rule = RuleSchema()
-
-
-def _order_body(order_id: int) -> dict[str, Any]:
-    acct = account_id()
-    with db().read() as session:
-        order = get_order(session, acct, order_id)
-        if order is None:
-            raise ApiError(f"order {order_id} not found in account {acct!r}", 404)
-        return decorate_detail(session, order, order_detail(session, order))
+class RuleSchema(Strict):
+    name = Text(AllocationRule.name, load_default=None, allow_none=True)
+    account_id = Text(AllocationRule.account_id, load_default=None, allow_none=True)
+    platform = Text(AllocationRule.platform, load_default=None, allow_none=True)
+    country = Text(AllocationRule.country, load_default=None, allow_none=True)
+    allow_partial = StrictBool(load_default=False)
+    enabled = StrictBool(load_default=True)
 
 
 @bp.post("/orders/<int:order_id>/release")
-def release_one(order_id: int) -> ResponseReturnValue:
-    data = _release_one.load(json_body())
+@operation(
+    "Allocate an order (all lines or nothing unless allow_partial)",
+    query=AccountQuery,
+    body=ReleaseOneSchema,
+    body_optional=True,
+    responses={200: OrderDetail},
+    errors=(404, 409),
+)
+def release_one(order_id: int, query: dict[str, Any], body: dict[str, Any]) -> ResponseReturnValue:
+    data = body
     try:
         outcome = release_order(
             db(),
             _config(),
-            account_id=account_id(),
+            account_id=query["account_id"],
             order_id=order_id,
             allow_partial=data["allow_partial"],
             actor=_actor(),
@@ -138,44 +116,54 @@ def release_one(order_id: int) -> ResponseReturnValue:
         raise ApiError(f"order {order_id} cannot be released: {outcome.reason}", 409)
     if outcome.summary is not None:
         return released_body(outcome)
-    return _order_body(order_id)
+    return order_or_404(query["account_id"], order_id)
 
 
 @bp.post("/orders/<int:order_id>/deallocate")
-def deallocate_one(order_id: int) -> ResponseReturnValue:
+@operation(
+    "Release an order's allocations",
+    query=AccountQuery,
+    body=Strict,
+    body_optional=True,
+    responses={200: OrderDetail},
+    errors=(404,),
+)
+def deallocate_one(
+    order_id: int, query: dict[str, Any], body: dict[str, Any]
+) -> ResponseReturnValue:
     try:
-        deallocate(db(), account_id=account_id(), order_id=order_id, actor=_actor())
+        deallocate(db(), account_id=query["account_id"], order_id=order_id, actor=_actor())
     except OrderNotFound as error:
         raise ApiError(str(error), 404) from None
-    return _order_body(order_id)
+    return order_or_404(query["account_id"], order_id)
 
 
 @bp.get("/orders/<int:order_id>/picklist")
-def order_picklist(order_id: int) -> ResponseReturnValue:
-    acct = account_id()
+@operation("An order's pick list", query=AccountQuery, errors=(404,))
+def order_picklist(order_id: int, query: dict[str, Any]) -> ResponseReturnValue:
+    acct = query["account_id"]
     with db().read() as session:
-        order: Order | None = get_order(session, acct, order_id)
-        if order is None:
-            raise ApiError(f"order {order_id} not found in account {acct!r}", 404)
-        lines = picklist(repo.pick_rows(session, order_pk=order.id))
-        return {
-            "order_id": order.order_id,
-            "order_number": order.order_number,
-            "status": order.status,
-            "allocation_status": order.allocation_status,
-            "lines": lines,
-        }
+        body = queries.order_picklist(session, acct, order_id)
+    if body is None:
+        raise ApiError(f"order {order_id} not found in account {acct!r}", 404)
+    return body
 
 
 @bp.post("/releases")
-def create_release() -> ResponseReturnValue:
-    data = _releases.load(json_body())
+@operation(
+    "Release many orders (order_ids or a filter), oldest order_date first",
+    query=AccountQuery,
+    body=ReleasesSchema,
+    errors=(409,),
+)
+def create_release(query: dict[str, Any], body: dict[str, Any]) -> ResponseReturnValue:
+    data = body
     f = data.get("filter")
     try:
         result = release_orders(
             db(),
             _config(),
-            account_id=account_id(),
+            account_id=query["account_id"],
             order_ids=data.get("order_ids"),
             filter_=ReleaseFilter(
                 status=tuple(f["status"]),
@@ -195,56 +183,37 @@ def create_release() -> ResponseReturnValue:
 
 
 @bp.get("/releases/<int:release_id>/picklist")
-def release_picklist(release_id: int) -> ResponseReturnValue:
+@operation("A release's pick list", query=AccountQuery, errors=(404,))
+def release_picklist(release_id: int, query: dict[str, Any]) -> ResponseReturnValue:
     with db().read() as session:
-        release = repo.get_release(session, release_id)
-        if release is None or release.account_id != account_id():
-            raise ApiError(f"release {release_id} not found", 404)
-        return {
-            "release_id": release.id,
-            "created_at": isoformat(release.created_at),
-            "orders_released": release.released,
-            "lines": picklist(repo.pick_rows(session, release_id=release.id)),
-        }
-
-
-def _rule_json(rule: Any, source: str) -> dict[str, Any]:
-    return {
-        "id": rule.id,
-        "source": source,
-        "name": rule.name,
-        "account_id": rule.account_id,
-        "platform": rule.platform,
-        "country": rule.country,
-        "allow_partial": rule.allow_partial,
-        "enabled": rule.enabled,
-    }
+        body = queries.release_picklist(session, query["account_id"], release_id)
+    if body is None:
+        raise ApiError(f"release {release_id} not found", 404)
+    return body
 
 
 @bp.get("/allocation/rules")
-def list_rules() -> ResponseReturnValue:
+@operation("Allocation mode, default strategy and auto rules", responses={200: ListBody})
+def list_rules(query: dict[str, Any]) -> ResponseReturnValue:
     config = _config()
     with db().read() as session:
-        stored = [_rule_json(r, "api") for r in repo.rules(session)]
+        stored = queries.stored_rules(session)
     return {
         "mode": config.mode,
         "default_strategy": config.default_strategy,
-        "items": [_rule_json(r, "file") for r in config.file_rules] + stored,
+        "items": [queries.rule_json(r, "file") for r in config.file_rules] + stored,
     }
 
 
 @bp.post("/allocation/rules")
-def create_rule() -> ResponseReturnValue:
-    data = _rule.load(json_body())
-    with db().write() as session:
-        rule = repo.add_rule(session, data)
-        body = _rule_json(rule, "api")
-    return body, 201
+@operation("Add an auto-allocation rule", body=RuleSchema, responses={201: Anything})
+def create_rule(query: dict[str, Any], body: dict[str, Any]) -> ResponseReturnValue:
+    return rules.add_rule(db(), body), 201
 
 
 @bp.delete("/allocation/rules/<int:rule_id>")
-def delete_rule(rule_id: int) -> ResponseReturnValue:
-    with db().write() as session:
-        if not repo.delete_rule(session, rule_id):
-            raise ApiError(f"rule {rule_id} not found", 404)
+@operation("Delete a stored auto-allocation rule", responses={204: None}, errors=(404,))
+def delete_rule(rule_id: int, query: dict[str, Any]) -> ResponseReturnValue:
+    if not rules.delete_rule(db(), rule_id):
+        raise ApiError(f"rule {rule_id} not found", 404)
     return "", 204

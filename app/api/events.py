@@ -3,81 +3,64 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import Any
 
 from flask import Blueprint, request
 from flask.typing import ResponseReturnValue
-from marshmallow import Schema, ValidationError, fields, validate, validates
 
-from app.api.common import account_id, db, list_arg, paginate
+from app.api.bodies import ConflictPage, EventBody, EventPage
+from app.api.common import AccountFilterPageQuery, AccountQuery, db, one_of, paginate
+from app.api.openapi import operation
 from app.errors import ApiError
-from app.timeutil import isoformat
-from app.webhooks import inbox
-from app.webhooks.models import EventConflict, InboxEvent
+from app.schemas import Strict, Text
+from app.webhooks import queries
 from app.webhooks.service import DiscardRefused, ReplayRefused, discard_event, replay_event
 
 bp = Blueprint("events_api", __name__, url_prefix="/api")
-STATUSES = ("applied", "stale", "ignored", "parked", "pending", "discarded")
+STATUSES = queries.STATUSES
 
 
-def event_json(e: InboxEvent, *, payload: bool = False) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "event_id": e.event_id,
-        "account_id": e.account_id,
-        "source": e.source,
-        "event_type": e.event_type,
-        "status": e.status,
-        "reason": e.reason,
-        "order_id": e.order_id,
-        "order_number": e.order_number,
-        "occurred_at": isoformat(e.occurred_at),
-        "received_at": isoformat(e.received_at),
-        "applied_at": isoformat(e.applied_at),
-        "attempts": e.attempts,
-        "next_attempt_at": isoformat(e.next_attempt_at),
-    }
-    if e.status == "discarded":
-        body["discarded"] = {
-            "at": isoformat(e.discarded_at),
-            "by": e.discarded_by,
-            "reason": e.discard_reason,
-        }
-    if payload:
-        body["payload"] = json.loads(e.payload)
-    return body
-
-
-def conflict_json(c: EventConflict) -> dict[str, Any]:
-    return {
-        "event_id": c.event_id,
-        "account_id": c.account_id,
-        "received_at": isoformat(c.received_at),
-        "payload": json.loads(c.payload),
-    }
+class EventsQuery(AccountFilterPageQuery):
+    status = one_of(STATUSES)
 
 
 @bp.get("/events")
-def list_events() -> ResponseReturnValue:
-    statuses = list_arg("status", STATUSES)
-    acct = request.args.get("account_id") or None
+@operation(
+    "Inbox events (parked, pending, applied...)", query=EventsQuery, responses={200: EventPage}
+)
+def list_events(query: dict[str, Any]) -> ResponseReturnValue:
+    stmt = queries.events_query(query["account_id"], query["status"])
     with db().read() as session:
-        return paginate(session, inbox.events_query(acct, statuses), event_json)
+        return paginate(session, stmt, query, queries.event_json)
 
 
 @bp.get("/events/<path:event_id>")
-def get_event(event_id: str) -> ResponseReturnValue:
-    acct = account_id()
+@operation(
+    "One event with its stored payload",
+    query=AccountQuery,
+    responses={200: EventBody},
+    errors=(404,),
+)
+def get_event(event_id: str, query: dict[str, Any]) -> ResponseReturnValue:
+    acct = query["account_id"]
     with db().read() as session:
-        stored = inbox.get_event(session, acct, event_id)
+        stored = queries.find_event(session, acct, event_id)
         if stored is None:
             raise ApiError(f"no event {event_id!r} in account {acct!r}", 404)
-        return event_json(stored, payload=True)
+        return queries.event_json(stored, payload=True)
 
 
 @bp.post("/events/<path:event_id>/replay")
-def replay(event_id: str) -> ResponseReturnValue:
-    acct = account_id()
+@operation(
+    "Apply a parked or pending event again",
+    query=AccountQuery,
+    body=Strict,
+    body_optional=True,
+    responses={200: EventBody},
+    errors=(404, 409),
+)
+def replay(event_id: str, query: dict[str, Any], body: dict[str, Any]) -> ResponseReturnValue:
+    acct = query["account_id"]
     try:
         result = replay_event(db(), acct, event_id)
     except LookupError as missing:
@@ -85,18 +68,13 @@ def replay(event_id: str) -> ResponseReturnValue:
     except ReplayRefused as refused:
         raise ApiError(str(refused), 409) from None
     with db().read() as session:
-        stored = inbox.get_event(session, acct, event_id)
+        stored = queries.find_event(session, acct, event_id)
         assert stored is not None
-        return event_json(stored) | {"outcome": result.status}
+        return queries.event_json(stored) | {"outcome": result.status}
 
 
-class DiscardRequest(Schema):
-    reason = fields.String(required=True, validate=validate.Length(min=1, max=2000))
-
-    @validates("reason")
-    def _not_blank(self, value: str, **_: Any) -> None:
-        if not value.strip():
-            raise ValidationError("must not be blank")
+class DiscardRequest(Strict):
+    reason = Text(required=True, free_text=True, blank=False, max=2000)
 
 
 def api_actor() -> str:
@@ -106,24 +84,33 @@ def api_actor() -> str:
 
 
 @bp.post("/events/<path:event_id>/discard")
-def discard(event_id: str) -> ResponseReturnValue:
-    from app.api.common import json_body
-
-    acct = account_id()
-    body = DiscardRequest().load(json_body())
+@operation(
+    "Retire a parked event for good (kept, marked discarded, with who and why)",
+    query=AccountQuery,
+    body=DiscardRequest,
+    responses={200: EventBody},
+    errors=(404, 409),
+)
+def discard(event_id: str, query: dict[str, Any], body: dict[str, Any]) -> ResponseReturnValue:
     try:
         stored = discard_event(
-            db(), acct, event_id, reason=body["reason"].strip(), actor=api_actor()
+            db(), query["account_id"], event_id, reason=body["reason"].strip(), actor=api_actor()
         )
     except LookupError as missing:
         raise ApiError(str(missing), 404) from None
     except DiscardRefused as refused:
         raise ApiError(str(refused), 409) from None
-    return event_json(stored)
+    return queries.event_json(stored)
 
 
 @bp.get("/event-conflicts")
-def list_conflicts() -> ResponseReturnValue:
-    acct = request.args.get("account_id") or None
+@operation(
+    "Redeliveries with a different body, kept for review",
+    query=AccountFilterPageQuery,
+    responses={200: ConflictPage},
+)
+def list_conflicts(query: dict[str, Any]) -> ResponseReturnValue:
     with db().read() as session:
-        return paginate(session, inbox.conflicts_query(acct), conflict_json)
+        return paginate(
+            session, queries.conflicts_query(query["account_id"]), query, queries.conflict_json
+        )

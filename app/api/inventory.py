@@ -1,29 +1,66 @@
 """Inventory API: locations, transfers, replenishment, receiving, stocktakes, returns,
-stock CSV and ledger verify/export (issue 3). Routes validate, call one service, answer."""
+stock CSV and ledger verify/export. Routes validate, call one service, answer."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, current_app, g, request, stream_with_context
+from flask import Blueprint, Response, stream_with_context
 from flask.typing import ResponseReturnValue
-from marshmallow import EXCLUDE, Schema, fields, validate
+from marshmallow import fields, validate
 
-from app.api.common import account_id, db, json_body, list_arg, paginate
+from app.api import uploads
+from app.api.bodies import ImportBody, ListBody, MovementsBody
+from app.api.common import (
+    AccountQuery,
+    PageQuery,
+    actor,
+    checked_length,
+    db,
+    one_of,
+    paginate,
+    settings,
+)
+from app.api.openapi import Anything, operation
 from app.api.stock import movement_json
 from app.errors import ApiError, error_response
-from app.ledger import csvio, locations, receiving, returns, stocktake, verify
-from app.ledger import repository as repo
+from app.ledger import csvio, locations, queries, receiving, returns, stocktake, verify
 from app.ledger.domain import LOCATION_KINDS
+from app.ledger.models import (
+    Batch,
+    ExpectedReceipt,
+    ExpectedReceiptLine,
+    Location,
+    PickFaceLevel,
+    Product,
+    StockMovement,
+    StocktakeLine,
+)
 from app.ledger.receiving import Conflict, NotFound
 from app.ledger.service import MovementConflict, NegativeStockRefused
-from app.schemas import StrictInt
+from app.schemas import Strict, StrictInt, Text
 
 bp = Blueprint("inventory_api", __name__, url_prefix="/api")
 
-SKU = validate.Length(min=1, max=50)
-CODE = validate.Length(min=1, max=50)
-REFERENCE = validate.Length(min=1, max=200)
+
+def _sku(**kwargs: Any) -> Text:
+    return Text(Product.sku, **kwargs)
+
+
+def _code(**kwargs: Any) -> Text:
+    return Text(Location.code, **kwargs)
+
+
+def _reference(**kwargs: Any) -> Text:
+    return Text(StockMovement.reference, **kwargs)
+
+
+def _reason() -> Text:
+    return Text(free_text=True, max=2000, load_default=None, allow_none=True)
+
+
+def _batch(**kwargs: Any) -> Text:
+    return Text(Batch.code, **kwargs)
 
 
 @bp.errorhandler(NotFound)
@@ -49,73 +86,80 @@ def _refused(error: NegativeStockRefused) -> ResponseReturnValue:
 @bp.errorhandler(csvio.ImportRejected)
 def _rejected(error: csvio.ImportRejected) -> ResponseReturnValue:
     rows = [{"row": e.line, "error": e.message} for e in error.errors]
-    return error_response(422, str(error), rows=rows)
+    return error_response(422, str(error), rows=rows, hint=error.hint)
 
 
 def _actor() -> str:
-    return str(g.get("actor", "api"))
+    return actor()
 
 
 def _negative_policy() -> str:
-    return str(current_app.extensions["stockmirror"].settings.negative_stock)
+    return str(settings().negative_stock)
 
 
-class _Strict(Schema):
-    class Meta:
-        unknown = EXCLUDE
+_Strict = Strict
 
 
 # --- locations, levels, replenishment, transfers --------------------------------------
 
 
 class LocationSchema(_Strict):
-    code = fields.String(required=True, validate=CODE)
+    code = _code(required=True)
     kind = fields.String(required=True, validate=validate.OneOf(LOCATION_KINDS))
-    warehouse = fields.String(load_default="MAIN", validate=CODE)
-    sequence = StrictInt(load_default=0, minimum=0)
+    warehouse = Text(Location.warehouse, load_default="MAIN")
+    sequence = StrictInt(Location.sequence, load_default=0, minimum=0)
 
 
 class LevelSchema(_Strict):
-    min_level = StrictInt(required=True, minimum=0)
+    min_level = StrictInt(PickFaceLevel.min_level, required=True, minimum=0)
 
 
 class TransferSchema(_Strict):
-    sku = fields.String(required=True, validate=SKU)
-    quantity = StrictInt(required=True, minimum=1)
-    from_ = fields.String(required=True, validate=CODE, data_key="from")
-    to = fields.String(required=True, validate=CODE)
-    batch = fields.String(load_default=None, allow_none=True, validate=validate.Length(1, 100))
-    reference = fields.String(required=True, validate=REFERENCE)
-    reason = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000))
+    sku = _sku(required=True)
+    quantity = StrictInt(StockMovement.quantity, required=True, minimum=1)
+    from_ = _code(required=True, data_key="from")
+    to = _code(required=True)
+    batch = _batch(load_default=None, allow_none=True)
+    reference = _reference(required=True)
+    reason = _reason()
+
+
+class LocationsQuery(PageQuery):
+    kind = one_of(LOCATION_KINDS)
 
 
 @bp.get("/locations")
-def list_locations() -> ResponseReturnValue:
-    kinds = list_arg("kind", LOCATION_KINDS)
+@operation("Locations", query=LocationsQuery, responses={200: ListBody})
+def list_locations(query: dict[str, Any]) -> ResponseReturnValue:
     with db().read() as session:
-        return paginate(session, repo.locations_query(kinds), locations.location_json)
+        stmt = queries.locations_query(query["kind"])
+        return paginate(session, stmt, query, locations.location_json)
 
 
 @bp.post("/locations")
-def create_location() -> ResponseReturnValue:
-    data = LocationSchema().load(json_body())
+@operation("Create a location", body=LocationSchema, responses={201: Anything}, errors=(409,))
+def create_location(query: dict[str, Any], body: dict[str, Any]) -> ResponseReturnValue:
     with db().write() as session:
-        loc = locations.create_location(session, **data)
+        loc = locations.create_location(session, **body)
         return locations.location_json(loc), 201
 
 
 @bp.put("/locations/<code>/levels/<path:sku>")
-def set_level(code: str, sku: str) -> ResponseReturnValue:
-    data = LevelSchema().load(json_body())
-    if not 1 <= len(sku) <= 50:
-        raise ApiError("sku must be 1..50 characters", 422, fields={"sku": ["invalid"]})
+@operation("Set a pick face's minimum level", body=LevelSchema, errors=(404, 409))
+def set_level(
+    code: str, sku: str, query: dict[str, Any], body: dict[str, Any]
+) -> ResponseReturnValue:
+    data = body
+    checked_length("sku", sku, Product.sku)
+    checked_length("code", code, Location.code)
     with db().write() as session:
         locations.set_min_level(session, sku=sku, location=code, min_level=data["min_level"])
     return {"sku": sku, "location": code, "min_level": data["min_level"]}
 
 
 @bp.get("/replenishment")
-def replenishment() -> ResponseReturnValue:
+@operation("Pick faces below their minimum and where to refill them", responses={200: ListBody})
+def replenishment(query: dict[str, Any]) -> ResponseReturnValue:
     with db().read() as session:
         items = [
             {
@@ -133,8 +177,15 @@ def replenishment() -> ResponseReturnValue:
 
 
 @bp.post("/transfers")
-def create_transfer() -> ResponseReturnValue:
-    data = TransferSchema().load(json_body())
+@operation(
+    "Move stock between locations",
+    body=TransferSchema,
+    responses={201: MovementsBody, 200: MovementsBody},
+    errors=(404, 409),
+)
+def create_transfer(query: dict[str, Any], body: dict[str, Any]) -> ResponseReturnValue:
+    data = body
+
     def work(session: Any) -> tuple[dict[str, Any], bool]:
         moved, created = locations.transfer(
             session,
@@ -159,45 +210,56 @@ def create_transfer() -> ResponseReturnValue:
 
 
 class ExpectedLineSchema(_Strict):
-    sku = fields.String(required=True, validate=SKU)
-    quantity = StrictInt(required=True, minimum=1)
+    sku = _sku(required=True)
+    quantity = StrictInt(ExpectedReceiptLine.quantity, required=True, minimum=1)
 
 
 class ExpectedReceiptSchema(_Strict):
-    reference = fields.String(required=True, validate=REFERENCE)
-    supplier = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
+    reference = Text(ExpectedReceipt.reference, required=True)
+    supplier = Text(ExpectedReceipt.supplier, min=0, blank=True, load_default=None, allow_none=True)
     expected_date = fields.Date(load_default=None, allow_none=True)
-    location = fields.String(load_default=None, allow_none=True, validate=CODE)
+    location = _code(load_default=None, allow_none=True)
     lines = fields.List(
         fields.Nested(ExpectedLineSchema), required=True, validate=validate.Length(min=1)
     )
 
 
 class ReceiptLineSchema(_Strict):
-    sku = fields.String(required=True, validate=SKU)
-    quantity = StrictInt(required=True, minimum=1)
-    batch = fields.String(load_default=None, allow_none=True, validate=validate.Length(1, 100))
+    sku = _sku(required=True)
+    quantity = StrictInt(StockMovement.quantity, required=True, minimum=1)
+    batch = _batch(load_default=None, allow_none=True)
     expiry = fields.Date(load_default=None, allow_none=True)
-    serials = fields.List(fields.String(validate=validate.Length(1, 100)), load_default=list)
+    serials = fields.List(_batch(), load_default=list)
 
 
 class ReceiptSchema(_Strict):
-    reference = fields.String(required=True, validate=REFERENCE)
-    expected_receipt = fields.String(load_default=None, allow_none=True, validate=REFERENCE)
-    location = fields.String(load_default=None, allow_none=True, validate=CODE)
-    reason = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000))
+    reference = _reference(required=True)
+    expected_receipt = Text(ExpectedReceipt.reference, load_default=None, allow_none=True)
+    location = _code(load_default=None, allow_none=True)
+    reason = _reason()
     lines = fields.List(
         fields.Nested(ReceiptLineSchema), required=True, validate=validate.Length(min=1)
     )
 
 
 def _po_json(session: Any, po: Any) -> dict[str, Any]:
-    return receiving.expected_receipt_json(po, repo.expected_lines(session, [po.id]))
+    lines = queries.expected_lines_by_receipt(session, [po.id]).get(po.id, [])
+    return receiving.expected_receipt_json(po, lines)
+
+
+class ExpectedReceiptsQuery(PageQuery):
+    status = one_of(("open", "received", "cancelled"))
 
 
 @bp.post("/expected-receipts")
-def create_expected_receipt() -> ResponseReturnValue:
-    data = ExpectedReceiptSchema().load(json_body())
+@operation(
+    "Announce an expected receipt (purchase order)",
+    body=ExpectedReceiptSchema,
+    responses={201: Anything},
+    errors=(409,),
+)
+def create_expected_receipt(query: dict[str, Any], body: dict[str, Any]) -> ResponseReturnValue:
+    data = body
     with db().write() as session:
         po = receiving.create_expected_receipt(
             session,
@@ -211,38 +273,47 @@ def create_expected_receipt() -> ResponseReturnValue:
 
 
 @bp.get("/expected-receipts")
-def list_expected_receipts() -> ResponseReturnValue:
-    statuses = list_arg("status", ("open", "received", "cancelled"))
+@operation("Expected receipts", query=ExpectedReceiptsQuery, responses={200: ListBody})
+def list_expected_receipts(query: dict[str, Any]) -> ResponseReturnValue:
     with db().read() as session:
 
         def page(rows: list[Any]) -> list[dict[str, Any]]:
-            lines: dict[int, list[Any]] = {}
-            for line in repo.expected_lines(session, [po.id for po in rows]):
-                lines.setdefault(line.receipt_id, []).append(line)
+            lines = queries.expected_lines_by_receipt(session, [po.id for po in rows])
             return [receiving.expected_receipt_json(po, lines.get(po.id, [])) for po in rows]
 
-        return paginate(session, repo.expected_receipts_query(statuses), dict, serialize_page=page)
+        stmt = queries.expected_receipts_query(query["status"])
+        return paginate(session, stmt, query, serialize_page=page)
 
 
 @bp.get("/expected-receipts/<path:reference>")
-def get_expected_receipt(reference: str) -> ResponseReturnValue:
+@operation("One expected receipt", errors=(404,))
+def get_expected_receipt(reference: str, query: dict[str, Any]) -> ResponseReturnValue:
     with db().read() as session:
-        po = repo.expected_receipt(session, reference)
+        po = queries.expected_receipt(session, reference)
         if po is None:
             raise ApiError(f"expected receipt {reference!r} not found", 404)
         return _po_json(session, po)
 
 
 @bp.post("/expected-receipts/<path:reference>/cancel")
-def cancel_expected_receipt(reference: str) -> ResponseReturnValue:
+@operation("Cancel an expected receipt", body=Strict, body_optional=True, errors=(404, 409))
+def cancel_expected_receipt(
+    reference: str, query: dict[str, Any], body: dict[str, Any]
+) -> ResponseReturnValue:
     with db().write() as session:
         po = receiving.cancel_expected_receipt(session, reference)
         return _po_json(session, po)
 
 
 @bp.post("/receipts")
-def create_receipt() -> ResponseReturnValue:
-    data = ReceiptSchema().load(json_body())
+@operation(
+    "Receive stock (optionally against an expected receipt)",
+    body=ReceiptSchema,
+    responses={201: MovementsBody, 200: MovementsBody},
+    errors=(404, 409),
+)
+def create_receipt(query: dict[str, Any], body: dict[str, Any]) -> ResponseReturnValue:
+    data = body
     lines = [
         receiving.ReceiptLine(
             sku=ln["sku"],
@@ -253,6 +324,7 @@ def create_receipt() -> ResponseReturnValue:
         )
         for ln in data["lines"]
     ]
+
     def work(session: Any) -> tuple[dict[str, Any], bool]:
         moved, created = receiving.receive(
             session,
@@ -274,14 +346,14 @@ def create_receipt() -> ResponseReturnValue:
 
 
 class OpenStocktakeSchema(_Strict):
-    location = fields.String(required=True, validate=CODE)
-    skus = fields.List(fields.String(validate=SKU), load_default=None, allow_none=True)
+    location = _code(required=True)
+    skus = fields.List(_sku(), load_default=None, allow_none=True)
 
 
 class CountSchema(_Strict):
-    sku = fields.String(required=True, validate=SKU)
-    batch = fields.String(load_default="", validate=validate.Length(max=100))
-    counted = StrictInt(required=True, minimum=0)
+    sku = _sku(required=True)
+    batch = _batch(min=0, load_default="")
+    counted = StrictInt(StocktakeLine.counted, required=True, minimum=0)
 
 
 class CountsSchema(_Strict):
@@ -289,8 +361,14 @@ class CountsSchema(_Strict):
 
 
 @bp.post("/stocktakes")
-def open_stocktake() -> ResponseReturnValue:
-    data = OpenStocktakeSchema().load(json_body())
+@operation(
+    "Open a stocktake (the book is recorded now)",
+    body=OpenStocktakeSchema,
+    responses={201: Anything},
+    errors=(404,),
+)
+def open_stocktake(query: dict[str, Any], body: dict[str, Any]) -> ResponseReturnValue:
+    data = body
     with db().write() as session:
         st = stocktake.open_stocktake(
             session, location=data["location"], skus=data["skus"], actor=_actor()
@@ -299,15 +377,20 @@ def open_stocktake() -> ResponseReturnValue:
 
 
 @bp.get("/stocktakes/<int:stocktake_id>")
-def get_stocktake(stocktake_id: int) -> ResponseReturnValue:
+@operation("One stocktake with its lines", errors=(404,))
+def get_stocktake(stocktake_id: int, query: dict[str, Any]) -> ResponseReturnValue:
     with db().read() as session:
         return stocktake.stocktake_json(session, stocktake.get_stocktake(session, stocktake_id))
 
 
 @bp.post("/stocktakes/<int:stocktake_id>/counts")
-def submit_counts(stocktake_id: int) -> ResponseReturnValue:
-    data = CountsSchema().load(json_body())
+@operation("Submit counts; differences are posted", body=CountsSchema, errors=(404, 409))
+def submit_counts(
+    stocktake_id: int, query: dict[str, Any], body: dict[str, Any]
+) -> ResponseReturnValue:
+    data = body
     counts = [(c["sku"], c["batch"] or "", c["counted"]) for c in data["counts"]]
+
     def work(session: Any) -> dict[str, Any]:
         st = stocktake.submit_counts(
             session, stocktake_id, counts, actor=_actor(), negative_policy=_negative_policy()
@@ -321,30 +404,40 @@ def submit_counts(stocktake_id: int) -> ResponseReturnValue:
 
 
 class ReturnLineSchema(_Strict):
-    sku = fields.String(required=True, validate=SKU)
-    quantity = StrictInt(required=True, minimum=1)
+    sku = _sku(required=True)
+    quantity = StrictInt(StockMovement.quantity, required=True, minimum=1)
     disposition = fields.String(
         required=True, validate=validate.OneOf((returns.RESTOCK, returns.DAMAGED))
     )
-    location = fields.String(load_default=None, allow_none=True, validate=CODE)
+    location = _code(load_default=None, allow_none=True)
 
 
 class ReturnSchema(_Strict):
-    reference = fields.String(required=True, validate=REFERENCE)
-    reason = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000))
+    reference = _reference(required=True)
+    reason = _reason()
     lines = fields.List(
         fields.Nested(ReturnLineSchema), required=True, validate=validate.Length(min=1)
     )
 
 
 @bp.post("/orders/<int:order_id>/returns")
-def create_return(order_id: int) -> ResponseReturnValue:
-    data = ReturnSchema().load(json_body())
-    acct = account_id()
+@operation(
+    "Receive a customer return",
+    query=AccountQuery,
+    body=ReturnSchema,
+    responses={201: MovementsBody, 200: MovementsBody},
+    errors=(404, 409),
+)
+def create_return(
+    order_id: int, query: dict[str, Any], body: dict[str, Any]
+) -> ResponseReturnValue:
+    data = body
+    acct = query["account_id"]
     lines = [
         returns.ReturnLine(ln["sku"], ln["quantity"], ln["disposition"], ln["location"])
         for ln in data["lines"]
     ]
+
     def work(session: Any) -> tuple[dict[str, Any], bool]:
         moved, created = returns.receive_return(
             session,
@@ -382,26 +475,31 @@ def _csv_stream(produce: Any, filename: str) -> Response:
 
 
 @bp.get("/stock.csv")
-def export_stock() -> ResponseReturnValue:
+@operation(
+    "Stock per SKU, location and batch as CSV (imports back)",
+    responses={200: "text/csv"},
+)
+def export_stock(query: dict[str, Any]) -> ResponseReturnValue:
     return _csv_stream(csvio.export_stock, "stock.csv")
 
 
 @bp.get("/ledger.csv")
-def export_ledger() -> ResponseReturnValue:
+@operation("Every movement as CSV, oldest first", responses={200: "text/csv"})
+def export_ledger(query: dict[str, Any]) -> ResponseReturnValue:
     return _csv_stream(csvio.export_ledger, "ledger.csv")
 
 
 @bp.post("/stock/import")
-def import_stock() -> ResponseReturnValue:
-    if request.mimetype not in ("text/csv", "text/plain"):
-        raise ApiError("content type must be text/csv", 415)
-    try:
-        text = request.get_data().decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise ApiError("the CSV must be UTF-8", 400) from None
-    actor = _actor()
-    # retried on a deadlock with a concurrent release
-    result = db().run(lambda session: csvio.import_stock(session, text, actor=actor, source="api"))
+@operation(
+    "Set stock levels from a CSV (text/csv or a multipart/form-data file)",
+    responses={200: ImportBody},
+    errors=(400, 413, 415),
+    requestBody=uploads.CSV_REQUEST_BODY,
+)
+def import_stock(query: dict[str, Any]) -> ResponseReturnValue:
+    text = uploads.csv_text()
+    who = _actor()
+    result = csvio.import_stock(db(), text, actor=who, source="api")
     return {
         "rows": result.rows,
         "movements": result.movements,
@@ -411,6 +509,7 @@ def import_stock() -> ResponseReturnValue:
 
 
 @bp.get("/ledger/verify")
-def verify_ledger() -> ResponseReturnValue:
+@operation("Rebuild every balance from the movements and report differences")
+def verify_ledger(query: dict[str, Any]) -> ResponseReturnValue:
     with db().read() as session:
         return verify.verify_ledger(session).to_dict()

@@ -4,21 +4,31 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from flask import Blueprint, Response, current_app, render_template, request, stream_with_context
+from flask import Blueprint, Response, current_app, render_template, stream_with_context
 from flask.typing import ResponseReturnValue
-from marshmallow import EXCLUDE, Schema, fields, validate
 
-from app.api.common import account_id, db, list_arg, paginate
+from app.api.bodies import RunDetail, RunPage, RunStarted
+from app.api.common import (
+    AccountFilterPageQuery,
+    AccountQuery,
+    PageQuery,
+    Query,
+    db,
+    one_of,
+    paginate,
+)
+from app.api.openapi import Anything, operation
 from app.errors import ApiError
-from app.reconcile import repository as repo
+from app.reconcile import queries, tracking
 from app.reconcile import scheduler as sched
-from app.reconcile import tracking
 from app.reconcile.client import StarshipitClient, StarshipitNotConfigured, client_from_settings
 from app.reconcile.domain import CATEGORIES
-from app.reconcile.report import csv_lines, csv_values, drift_json, run_json
+from app.reconcile.jobs import JOB_NAMES
+from app.reconcile.models import ReconciliationRun
+from app.reconcile.report import csv_lines, run_json
 from app.reconcile.service import (
     Claim,
     RepairRefused,
@@ -31,7 +41,7 @@ from app.reconcile.service import (
     resume_run,
     start_run,
 )
-from app.schemas import Time
+from app.schemas import Strict, Text, Time
 
 log = logging.getLogger(__name__)
 bp = Blueprint(
@@ -50,13 +60,23 @@ CATEGORY_MEANINGS = (
 )
 
 
-class RunRequest(Schema):
-    class Meta:
-        unknown = EXCLUDE
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 
-    since = Time(load_default=None, allow_none=True)
-    until = Time(load_default=None, allow_none=True)
-    account_id = fields.String(load_default=None, validate=validate.Length(min=1, max=100))
+
+class RunRequest(Strict):
+    since = Time(load_default=None, allow_none=True, earliest=EARLIEST, latest=LATEST)
+    until = Time(load_default=None, allow_none=True, earliest=EARLIEST, latest=LATEST)
+    account_id = Text(ReconciliationRun.account_id, load_default=None)
+
+
+class RunQuery(Query):
+    category = one_of(CATEGORIES)
+
+
+class SchedulerRunsQuery(PageQuery):
+    job = one_of(JOB_NAMES)
+    status = one_of(sched.RUN_STATUSES)
 
 
 def _settings() -> Any:
@@ -64,19 +84,24 @@ def _settings() -> Any:
 
 
 def _run_or_404(session: Any, run_id: int) -> Any:
-    run = repo.get_run(session, run_id)
+    run = queries.find_run(session, run_id)
     if run is None:
         raise ApiError(f"reconciliation {run_id} not found", 404)
     return run
 
 
 @bp.post("/reconciliations")
-def create() -> ResponseReturnValue:
-    from app.api.common import json_body
-
-    body = RunRequest().load(json_body())
+@operation(
+    "Start a reconciliation with Starshipit now",
+    query=AccountQuery,
+    body=RunRequest,
+    body_optional=True,
+    responses={202: RunStarted},
+    errors=(409,),
+)
+def create(query: dict[str, Any], body: dict[str, Any]) -> ResponseReturnValue:
     settings = _settings()
-    acct = body["account_id"] or account_id()
+    acct = body["account_id"] or query["account_id"]
     client = _client(acct)
     database = db()
     try:
@@ -99,7 +124,14 @@ def create() -> ResponseReturnValue:
 
 
 @bp.post("/reconciliations/<int:run_id>/resume")
-def resume(run_id: int) -> ResponseReturnValue:
+@operation(
+    "Continue a failed or interrupted run from its first unfinished page",
+    body=Strict,
+    body_optional=True,
+    responses={202: RunStarted},
+    errors=(404, 409),
+)
+def resume(run_id: int, query: dict[str, Any], body: dict[str, Any]) -> ResponseReturnValue:
     with db().read() as session:
         acct = _run_or_404(session, run_id).account_id
     client = _client(acct)
@@ -114,9 +146,9 @@ def resume(run_id: int) -> ResponseReturnValue:
     return _execute(client, claim)
 
 
-def _client(acct: str) -> StarshipitClient:
+def _client(acct: str, **kwargs: Any) -> StarshipitClient:
     try:
-        return client_from_settings(_settings(), acct)
+        return client_from_settings(_settings(), acct, **kwargs)
     except LookupError as error:
         raise ApiError(str(error), 422, fields={"account_id": [str(error)]}) from None
     except StarshipitNotConfigured as error:
@@ -147,51 +179,30 @@ def _execute(client: StarshipitClient, claim: Claim) -> ResponseReturnValue:
 
 
 @bp.get("/reconciliations")
-def list_runs() -> ResponseReturnValue:
-    acct = request.args.get("account_id") or None
+@operation(
+    "Reconciliation runs, newest first", query=AccountFilterPageQuery, responses={200: RunPage}
+)
+def list_runs(query: dict[str, Any]) -> ResponseReturnValue:
     with db().read() as session:
-        return paginate(session, repo.runs_query(acct), run_json)
+        return paginate(session, queries.runs_query(query["account_id"]), query, run_json)
 
 
 @bp.get("/reconciliations/<int:run_id>")
-def get(run_id: int) -> ResponseReturnValue:
-    categories = list_arg("category", CATEGORIES)
+@operation("A run with its drift rows", query=RunQuery, responses={200: RunDetail}, errors=(404,))
+def get(run_id: int, query: dict[str, Any]) -> ResponseReturnValue:
     with db().read() as session:
         run = _run_or_404(session, run_id)
-        total = repo.drift_count(session, run_id)
-        rows = session.scalars(repo.drift_query(run_id, categories).limit(MAX_INLINE_DRIFT))
-        body = run_json(run)
-        body["drift"] = [drift_json(d) for d in rows]
-        body["drift_total"] = total
-        body["drift_truncated"] = total > MAX_INLINE_DRIFT and not categories
-        return body
+        return queries.run_with_drift(session, run, query["category"], MAX_INLINE_DRIFT)
 
 
 @bp.get("/reconciliations/<int:run_id>.csv")
-def get_csv(run_id: int) -> ResponseReturnValue:
+@operation("A run's drift rows as CSV", responses={200: "text/csv"}, errors=(404,))
+def get_csv(run_id: int, query: dict[str, Any]) -> ResponseReturnValue:
     database = db()
     with database.read() as session:
         _run_or_404(session, run_id)
-
-    def rows() -> Any:
-        after = 0
-        while True:  # keyset pages: bounded memory, short read transactions
-            with database.read() as session:
-                chunk = [
-                    csv_values(d)
-                    for d in session.scalars(
-                        repo.drift_query(run_id)
-                        .where(repo.ReconciliationDrift.id > after)
-                        .limit(1000)
-                    )
-                ]
-            if not chunk:
-                return
-            after = chunk[-1][0]
-            yield from chunk
-
     return Response(
-        stream_with_context(csv_lines(rows())),
+        stream_with_context(csv_lines(queries.drift_csv_values(database, run_id))),
         mimetype="text/csv",
         headers={
             "Content-Disposition": f'attachment; filename="reconciliation-{run_id}.csv"',
@@ -201,13 +212,11 @@ def get_csv(run_id: int) -> ResponseReturnValue:
 
 
 @bp.get("/reconciliations/<int:run_id>.html")
-def get_html(run_id: int) -> ResponseReturnValue:
+@operation("A run's report as an HTML page", responses={200: "text/html"}, errors=(404,))
+def get_html(run_id: int, query: dict[str, Any]) -> ResponseReturnValue:
     with db().read() as session:
         run = _run_or_404(session, run_id)
-        total = repo.drift_count(session, run_id)
-        drift = [
-            drift_json(d) for d in session.scalars(repo.drift_query(run_id).limit(MAX_INLINE_DRIFT))
-        ]
+        total, drift = queries.drift_rows(session, run_id, MAX_INLINE_DRIFT)
         return render_template(
             "reconcile/report.html",
             run=run,
@@ -221,7 +230,14 @@ def get_html(run_id: int) -> ResponseReturnValue:
 
 
 @bp.post("/reconciliations/<int:run_id>/repair")
-def repair(run_id: int) -> ResponseReturnValue:
+@operation(
+    "Apply the run's repairable rows through the order_shipped path",
+    body=Strict,
+    body_optional=True,
+    responses={200: Anything},
+    errors=(404, 409),
+)
+def repair(run_id: int, query: dict[str, Any], body: dict[str, Any]) -> ResponseReturnValue:
     try:
         result = repair_run(db(), run_id)
     except LookupError as error:
@@ -232,22 +248,26 @@ def repair(run_id: int) -> ResponseReturnValue:
 
 
 @bp.get("/scheduler/runs")
-def scheduler_runs() -> ResponseReturnValue:
-    jobs = list_arg("job")
-    statuses = list_arg("status", sched.RUN_STATUSES)
+@operation("Scheduled job runs", query=SchedulerRunsQuery, responses={200: Anything})
+def scheduler_runs(query: dict[str, Any]) -> ResponseReturnValue:
+    stmt = sched.runs_query(query["job"], query["status"])
     with db().read() as session:
-        return paginate(session, sched.runs_query(jobs, statuses), sched.run_json)
+        return paginate(session, stmt, query, sched.run_json)
 
 
 @bp.post("/tracking-events/<path:event_id>/retry")
-def retry_tracking(event_id: str) -> ResponseReturnValue:
-    acct = account_id()
-    try:
-        client = client_from_settings(_settings(), acct, max_retries=0)
-    except LookupError as error:
-        raise ApiError(str(error), 422, fields={"account_id": [str(error)]}) from None
-    except StarshipitNotConfigured as error:
-        raise ApiError(str(error), 503) from None
+@operation(
+    "Fetch a tracking event's order from Starshipit again now",
+    query=AccountQuery,
+    body=Strict,
+    body_optional=True,
+    errors=(404, 409),
+)
+def retry_tracking(
+    event_id: str, query: dict[str, Any], body: dict[str, Any]
+) -> ResponseReturnValue:
+    acct = query["account_id"]
+    client = _client(acct, max_retries=0)
     try:
         outcome = tracking.process_tracking(
             db(),

@@ -4,24 +4,35 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app, g, request
+from flask import Blueprint
 from flask.typing import ResponseReturnValue
-from marshmallow import EXCLUDE, Schema, fields, validate
+from marshmallow import validate
 from sqlalchemy.orm import Session
 
-from app.api.common import db, int_arg, json_body, list_arg, paginate
+from app.api.bodies import MovementBody, MovementPage, StockBody, StockPage
+from app.api.common import (
+    AccountFilterPageQuery,
+    CommaList,
+    PageQuery,
+    actor,
+    db,
+    one_of,
+    paginate,
+    query_int,
+    settings,
+)
+from app.api.openapi import operation
 from app.errors import ApiError
-from app.ledger import repository as repo
+from app.ledger import queries
 from app.ledger.domain import MANUAL_TYPES, MOVEMENT_TYPES
-from app.ledger.models import StockMovement
+from app.ledger.models import Location, Product, StockMovement
 from app.ledger.service import (
     MovementConflict,
     NegativeStockRefused,
     record_manual_movement,
     stock_view,
-    stock_views,
 )
-from app.schemas import StrictInt
+from app.schemas import Strict, StrictInt, Text, int_bounds
 from app.timeutil import isoformat
 
 bp = Blueprint("stock_api", __name__, url_prefix="/api")
@@ -46,23 +57,30 @@ def movement_json(m: StockMovement) -> dict[str, Any]:
     }
 
 
-class MovementSchema(Schema):
-    class Meta:
-        unknown = EXCLUDE
-
-    sku = fields.String(required=True, validate=validate.Length(min=1, max=50))
-    quantity = StrictInt(required=True)
-    type = fields.String(required=True, validate=validate.OneOf(MANUAL_TYPES))
-    location = fields.String(load_default=None, allow_none=True, validate=validate.Length(1, 50))
-    reason = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000))
-    reference = fields.String(required=True, validate=validate.Length(min=1, max=200))
+class MovementSchema(Strict):
+    sku = Text(Product.sku, required=True)
+    quantity = StrictInt(StockMovement.quantity, required=True)
+    type = Text(required=True, validate=validate.OneOf(MANUAL_TYPES))
+    location = Text(Location.code, load_default=None, allow_none=True)
+    reason = Text(free_text=True, max=2000, load_default=None, allow_none=True)
+    reference = Text(StockMovement.reference, required=True)
 
 
-_movement_schema = MovementSchema()
+class StockQuery(PageQuery):
+    sku = CommaList(Text(Product.sku), load_default=list)
+    flag = one_of(("negative",))
+
+
+class MovementsQuery(AccountFilterPageQuery):
+    sku = Text(Product.sku, load_default=None)
+    order_id = query_int(int_bounds(StockMovement.order_id), load_default=None)
+    type = one_of(MOVEMENT_TYPES)
+    location = Text(Location.code, load_default=None)
 
 
 @bp.get("/stock/<path:sku>")
-def get_stock(sku: str) -> ResponseReturnValue:
+@operation("A SKU's stock per location", responses={200: StockBody}, errors=(404,))
+def get_stock(sku: str, query: dict[str, Any]) -> ResponseReturnValue:
     with db().read() as session:
         view = stock_view(session, sku)
         if view is None:
@@ -71,26 +89,26 @@ def get_stock(sku: str) -> ResponseReturnValue:
 
 
 @bp.get("/stock")
-def list_stock() -> ResponseReturnValue:
-    skus = list_arg("sku")
-    flags = list_arg("flag", ("negative",))
+@operation("Stock of every SKU (or those named)", query=StockQuery, responses={200: StockPage})
+def list_stock(query: dict[str, Any]) -> ResponseReturnValue:
+    stmt = queries.stock_query(query["sku"], negative_only="negative" in query["flag"])
     with db().read() as session:
-        stmt = repo.stock_totals_query(negative_only="negative" in flags)
-        if skus:
-            stmt = stmt.where(repo.Product.sku.in_(skus))
-        stmt = stmt.order_by(repo.Product.sku)
 
         def page(rows: list[Any]) -> list[dict[str, Any]]:
-            return [v.to_dict() for v in stock_views(session, [r.sku for r in rows])]
+            return queries.stock_page(session, rows)
 
-        return paginate(session, stmt, dict, scalars=False, serialize_page=page)
+        return paginate(session, stmt, query, scalars=False, serialize_page=page)
 
 
 @bp.post("/movements")
-def post_movement() -> ResponseReturnValue:
-    data = _movement_schema.load(json_body())
-    settings = current_app.extensions["stockmirror"].settings
-    actor = g.get("actor", "api")
+@operation(
+    "Record a receipt or adjustment (reference is the idempotency key)",
+    body=MovementSchema,
+    responses={201: MovementBody, 200: MovementBody},
+    errors=(409,),
+)
+def post_movement(query: dict[str, Any], body: dict[str, Any]) -> ResponseReturnValue:
+    data, who, policy = body, actor(), settings().negative_stock
 
     def work(session: Session) -> tuple[dict[str, Any], bool]:
         try:
@@ -102,8 +120,8 @@ def post_movement() -> ResponseReturnValue:
                 reference=data["reference"],
                 location=data["location"],
                 reason=data["reason"],
-                actor=actor,
-                negative_policy=settings.negative_stock,
+                actor=who,
+                negative_policy=policy,
             )
         except MovementConflict as conflict:
             original = movement_json(conflict.original)
@@ -113,18 +131,19 @@ def post_movement() -> ResponseReturnValue:
         return movement_json(movement), created
 
     # run(): a deadlock with a concurrent release is retried, never a 5xx.
-    body, created = db().run(work)
-    return body, 201 if created else 200
+    result, created = db().run(work)
+    return result, 201 if created else 200
 
 
 @bp.get("/movements")
-def list_movements() -> ResponseReturnValue:
-    stmt = repo.movements_query(
-        sku=request.args.get("sku") or None,
-        order_id=int_arg("order_id"),
-        types=list_arg("type", MOVEMENT_TYPES),
-        account_id=request.args.get("account_id") or None,
-        location=request.args.get("location") or None,
+@operation("Movements, newest first", query=MovementsQuery, responses={200: MovementPage})
+def list_movements(query: dict[str, Any]) -> ResponseReturnValue:
+    stmt = queries.movements_query(
+        sku=query["sku"],
+        order_id=query["order_id"],
+        types=query["type"],
+        account_id=query["account_id"],
+        location=query["location"],
     )
     with db().read() as session:
-        return paginate(session, stmt, movement_json)
+        return paginate(session, stmt, query, movement_json)

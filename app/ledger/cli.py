@@ -28,9 +28,11 @@ def stock() -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--actor", default="cli", show_default=True)
 def stock_import(file: Path, actor: str) -> None:
-    """Set stock levels from a CSV (sku,location,quantity[,batch,expiry]).
+    """Set stock levels from a CSV: columns sku, location, quantity (also Qty, Bin, Lot...),
+    optional batch and expiry, in any order, separated by `,` or `;`.
 
-    Every row is checked first; one bad row rejects the whole file (nothing applied).
+    Every row is checked first and every error is listed; one bad row rejects the whole
+    file (nothing applied). Importing the same file again changes nothing.
     """
     from app.ledger.csvio import ImportRejected, import_stock, parse_stock_csv
 
@@ -42,14 +44,15 @@ def stock_import(file: Path, actor: str) -> None:
     rows, _ = parse_stock_csv(text)
     database = _database()
     try:
-        with (
-            click.progressbar(length=max(len(rows), 1), label="importing", file=sys.stderr) as bar,
-            database.write() as session,
-        ):
-            result = import_stock(session, text, actor=actor, source=file.name, progress=bar.update)
+        with click.progressbar(length=max(len(rows), 1), label="importing", file=sys.stderr) as bar:
+            result = import_stock(
+                database, text, actor=actor, source=file.name, progress=bar.update
+            )
     except ImportRejected as rejected:
         for error in rejected.errors:
             click.echo(f"{file.name}: {error}", err=True)
+        if rejected.hint:
+            click.echo(f"hint: {rejected.hint}", err=True)
         click.echo(f"error: {rejected}", err=True)
         sys.exit(1)
     finally:

@@ -1031,3 +1031,21 @@ def serials_over_one(session: Session, limit: int) -> list[tuple[str, str, int]]
         .limit(limit)
     )
     return [(sku, code, int(n)) for sku, code, n in session.execute(stmt)]
+
+
+def existing_movement_keys(session: Session, keys: Sequence[str]) -> set[str]:
+    """Which of these movement keys are already in the ledger (one query)."""
+    if not keys:
+        return set()
+    stmt = sa.select(StockMovement.key).where(StockMovement.key.in_(sorted(set(keys))))
+    return set(session.scalars(stmt))
+
+
+def on_hand_of_skus(session: Session, skus: Sequence[str]) -> dict[tuple[str, str, str], int]:
+    """On hand per (sku, location, batch) for these SKUs (an index range per SKU; a tuple
+    IN list makes PostgreSQL scan the whole table)."""
+    if not skus:
+        return {}
+    b = StockBalance
+    stmt = sa.select(b.sku, b.location, b.batch, b.on_hand).where(b.sku.in_(sorted(set(skus))))
+    return {(r.sku, r.location, r.batch): r.on_hand for r in session.execute(stmt)}

@@ -19,6 +19,8 @@ from app.ledger.receiving import Conflict, NotFound
 from app.ledger.service import NegativeStockRefused, post_movements
 from app.timeutil import isoformat, utcnow
 
+CHUNK = 1000  # SKUs per statement when a stocktake names its SKUs
+
 
 def open_stocktake(
     session: Session, *, location: str, skus: Sequence[str] | None, actor: str
@@ -27,12 +29,17 @@ def open_stocktake(
         raise LedgerError(f"unknown location {location!r}", "location")
     # The id first, then the book: a movement between the two shows up as `moved`.
     last_id = repo.max_movement_id(session)
-    book = repo.balances_at(session, location, skus)
-    if skus is not None:
-        for sku in skus:
-            if not any(s == sku for s, _ in book):
-                book[(sku, "")] = 0
-        repo.ensure_products(session, skus)
+    if skus is None:
+        book = repo.balances_at(session, location, None)
+    else:
+        wanted = sorted(set(skus))
+        book = {}
+        for start in range(0, len(wanted), CHUNK):  # linear, and under parameter limits
+            part = wanted[start : start + CHUNK]
+            book.update(repo.balances_at(session, location, part))
+            repo.ensure_products(session, part)
+        counted = {s for s, _ in book}
+        book.update({(sku, ""): 0 for sku in wanted if sku not in counted})
     stocktake = Stocktake(
         location=location, status="open", last_movement_id=last_id, actor=actor, opened_at=utcnow()
     )

@@ -152,6 +152,9 @@ def retry_job(settings: Settings, db: Database) -> JobResult:
     return JobResult(detail, attention=parked > 0)
 
 
+JOB_NAMES = ("reconcile", "retry", "poll")  # every job job_table can enable
+
+
 def job_table(
     settings: Settings, db: Database
 ) -> dict[str, tuple[Any, Callable[[], JobResult | str | None]]]:

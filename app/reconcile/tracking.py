@@ -17,19 +17,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
+from marshmallow import EXCLUDE, Schema, ValidationError
 from sqlalchemy.orm import Session
 
 from app.db import Database
 from app.failures import is_unavailable, short_reason
 from app.orders import repository as orders_repo
 from app.orders.domain import SHIPPED, ParkEvent
+from app.orders.models import Order
 from app.orders.service import apply_order_event
 from app.reconcile import repository as repo
 from app.reconcile.client import StarshipitClient, StarshipitError
 from app.reconcile.domain import synthetic_time
 from app.reconcile.service import order_event_from_starshipit
-from app.schemas import Time
+from app.schemas import Text, Time
 from app.timeutil import utcnow
 from app.webhooks import inbox
 from app.webhooks.models import InboxEvent
@@ -44,7 +45,7 @@ EVENT_TYPE = "tracking"
 POLL_SHIPPED = "poll_shipped"
 
 
-class NumberAsText(fields.String):
+class NumberAsText(Text):
     """Text, or a JSON integer read as its text (Starshipit sends `order_number` both
     ways in the tracking webhook)."""
 
@@ -58,14 +59,16 @@ class TrackingSchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    order_number = NumberAsText(required=True, validate=validate.Length(min=1, max=100))
-    tracking_status = fields.String(required=True, validate=validate.Length(min=1, max=50))
-    tracking_number = fields.String(load_default=None, allow_none=True)
-    last_updated_date = fields.String(load_default=None, allow_none=True)
-    carrier_name = fields.String(load_default=None, allow_none=True)
-    carrier_service = fields.String(load_default=None, allow_none=True)
+    order_number = NumberAsText(
+        Order.order_number, required=True, metadata={"type": ["string", "integer"]}
+    )
+    tracking_status = Text(max=50, required=True)
+    tracking_number = Text(min=0, blank=True, load_default=None, allow_none=True)
+    last_updated_date = Text(min=0, blank=True, load_default=None, allow_none=True)
+    carrier_name = Text(min=0, blank=True, load_default=None, allow_none=True)
+    carrier_service = Text(min=0, blank=True, load_default=None, allow_none=True)
     shipment_date = Time(load_default=None, allow_none=True)
-    order_reference = fields.String(load_default=None, allow_none=True)
+    order_reference = Text(min=0, blank=True, load_default=None, allow_none=True)
 
 
 @dataclass(frozen=True)

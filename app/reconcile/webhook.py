@@ -7,9 +7,10 @@ from typing import Any
 from flask import Blueprint, current_app
 from flask.typing import ResponseReturnValue
 
+from app.api.openapi import operation
 from app.reconcile.client import client_from_settings
-from app.reconcile.tracking import receive_tracking
-from app.webhooks.routes import read_signed_json
+from app.reconcile.tracking import TrackingSchema, receive_tracking
+from app.webhooks.routes import WEBHOOK_DOC, read_signed_json
 
 bp = Blueprint("tracking_webhook", __name__, url_prefix="/webhooks/starshipit")
 
@@ -19,6 +20,7 @@ ANSWER = {"pending": "parked"}
 
 
 @bp.post("/tracking")
+@operation("Starshipit tracking notification (signed)", body=TrackingSchema, **WEBHOOK_DOC)
 def tracking_event() -> ResponseReturnValue:
     # The account is the one whose secret signed the body; nothing else selects it.
     document, raw, acct = read_signed_json()

@@ -11,13 +11,26 @@ from __future__ import annotations
 
 import math
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import (
+    EXCLUDE,
+    Schema,
+    ValidationError,
+    fields,
+    pre_load,
+    validate,
+    validates_schema,
+)
 
+from app.inputrules import dirty_strings, is_clean
 from app.orders.domain import EVENT_TYPES, Line, OrderEvent
-from app.schemas import INT64_MAX, INT64_MIN, StrictInt, Time
+from app.orders.models import Order, OrderLine
+from app.schemas import Money, StrictInt, Text, Time, flatten_errors
 from app.timeutil import parse_time
+from app.webhooks.models import InboxEvent
+
+__all__ = ["flatten_errors", "load_order_event"]
 
 _HEADER_FIELDS = (
     "order_date",
@@ -31,34 +44,52 @@ _HEADER_FIELDS = (
 )
 
 
+class JsonObject(fields.Dict):
+    """A schemaless JSON object (an address, a package) whose strings are free text:
+    no NUL, other control characters or lone surrogates anywhere inside."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        loaded = super()._deserialize(value, attr, data, **kwargs)
+        problems = dict(dirty_strings(loaded, "", free_text=True))
+        if problems:
+            raise ValidationError({k.lstrip("."): [v] for k, v in problems.items()})
+        return loaded
+
+
 class ItemSchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    item_id = StrictInt(load_default=None, allow_none=True)
+    item_id = StrictInt(OrderLine.item_id, load_default=None, allow_none=True)
     # No sku (or an empty one): a non-stock line (CONTRACT §2), loaded with sku None.
-    sku = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=50))
-    description = fields.String(load_default=None, allow_none=True)
-    quantity = StrictInt(required=True, minimum=0)
-    quantity_shipped = StrictInt(load_default=None, allow_none=True, minimum=0)
+    sku = Text(OrderLine.sku, load_default=None, allow_none=True)
+    description = Text(OrderLine.description, free_text=True, load_default=None, allow_none=True)
+    quantity = StrictInt(OrderLine.quantity, required=True, minimum=0)
+    quantity_shipped = StrictInt(OrderLine.quantity, load_default=None, allow_none=True, minimum=0)
     weight = fields.Float(load_default=None, allow_none=True, allow_nan=False)
-    value = fields.Decimal(load_default=None, allow_none=True, allow_nan=False, places=4)
+    value = Money(OrderLine.value, load_default=None, allow_none=True)
+
+    @pre_load
+    def _empty_sku_is_no_sku(self, data: Any, **_: Any) -> Any:
+        if isinstance(data, dict) and data.get("sku") == "":
+            return {**data, "sku": None}
+        return data
 
 
 class OrderSchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    order_id = StrictInt(required=True)
-    order_number = fields.String(validate=validate.Length(min=1, max=100), allow_none=True)
+    order_id = StrictInt(Order.order_id, required=True)
+    order_number = Text(Order.order_number, allow_none=True)
     order_date = Time(allow_none=True)
-    status = fields.String(allow_none=True)
-    reference = fields.String(allow_none=True, validate=validate.Length(max=200))
-    platform = fields.String(allow_none=True, validate=validate.Length(max=100))
-    carrier = fields.String(allow_none=True, validate=validate.Length(max=100))
-    carrier_name = fields.String(allow_none=True, validate=validate.Length(max=200))
-    destination = fields.Dict(allow_none=True)
-    packages = fields.List(fields.Dict(), allow_none=True)
+    status = Text(Order.starshipit_status, min=0, blank=True, allow_none=True)
+    reference = Text(Order.reference, min=0, blank=True, allow_none=True)
+    platform = Text(Order.platform, min=0, blank=True, allow_none=True)
+    carrier = Text(Order.carrier, min=0, blank=True, allow_none=True)
+    carrier_name = Text(Order.carrier_name, min=0, blank=True, allow_none=True)
+    destination = JsonObject(allow_none=True)
+    packages = fields.List(JsonObject(), allow_none=True)
     items = fields.List(fields.Nested(ItemSchema), allow_none=True)
 
 
@@ -66,10 +97,10 @@ class EnvelopeSchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    event_id = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    event_id = Text(InboxEvent.event_id, required=True)
     event_type = fields.String(required=True, validate=validate.OneOf(EVENT_TYPES))
     occurred_at = Time(required=True)
-    account_id = fields.String(load_default="default", validate=validate.Length(min=1, max=100))
+    account_id = Text(InboxEvent.account_id, load_default="default")
     order = fields.Nested(OrderSchema, required=True)
 
     @validates_schema
@@ -87,24 +118,6 @@ class EnvelopeSchema(Schema):
 
 
 _envelope = EnvelopeSchema()
-
-
-def flatten_errors(messages: Any, prefix: str = "") -> dict[str, list[str]]:
-    """{'order': {'items': {0: {'sku': [..]}}}} → {'order.items[0].sku': [..]}."""
-    flat: dict[str, list[str]] = {}
-    if isinstance(messages, dict):
-        for key, value in messages.items():
-            if isinstance(key, int):
-                name = f"{prefix}[{key}]"
-            else:
-                name = f"{prefix}.{key}" if prefix else str(key)
-            if isinstance(value, dict):
-                flat.update(flatten_errors(value, name))
-            else:
-                flat[name] = [str(v) for v in (value if isinstance(value, list) else [value])]
-    else:
-        flat[prefix or "_schema"] = [str(messages)]
-    return flat
 
 
 def load_order_event(document: Any) -> OrderEvent:
@@ -150,18 +163,27 @@ class _Refer(Exception):
     """The plain check is not sure: the schemas decide (and word any error)."""
 
 
-def _length(schema: Schema, name: str) -> tuple[int, int | None]:
-    """(shortest, longest) a string field of `schema` accepts, from its Length rule."""
-    for rule in schema.fields[name].validators:
+class _TextRule(NamedTuple):
+    shortest: int
+    longest: int | None
+    free_text: bool
+    blank: bool
+
+
+def _length(schema: Schema, name: str) -> _TextRule:
+    """What a Text field of `schema` accepts: its Length rule and character rules."""
+    field = schema.fields[name]
+    assert isinstance(field, Text)
+    for rule in field.validators:
         if isinstance(rule, validate.Length):
-            return rule.min or 0, rule.max
-    return 0, None
+            return _TextRule(rule.min or 0, rule.max, field.free_text, field.blank)
+    return _TextRule(0, None, field.free_text, field.blank)
 
 
-def _minimum(schema: Schema, name: str) -> int | None:
+def _bounds(schema: Schema, name: str) -> tuple[int, int]:
     field = schema.fields[name]
     assert isinstance(field, StrictInt)
-    return field.minimum
+    return field.minimum, field.maximum
 
 
 # What the plain check needs of the schemas, read from them once.
@@ -175,13 +197,13 @@ _HEADER_TEXT = tuple(
 )
 _SKU = _length(_item_schema, "sku")
 _DESCRIPTION = _length(_item_schema, "description")
-_QUANTITY_MIN = _minimum(_item_schema, "quantity")
-_SHIPPED_MIN = _minimum(_item_schema, "quantity_shipped")
-_ITEM_ID_MIN = _minimum(_item_schema, "item_id")
-_ORDER_ID_MIN = _minimum(_order_schema, "order_id")
+_QUANTITY = _bounds(_item_schema, "quantity")
+_SHIPPED = _bounds(_item_schema, "quantity_shipped")
+_ITEM_ID = _bounds(_item_schema, "item_id")
+_ORDER_ID = _bounds(_order_schema, "order_id")
 _value_field = _item_schema.fields["value"]
-assert isinstance(_value_field, fields.Decimal) and isinstance(_value_field.places, Decimal)
-_PLACES = _value_field.places
+assert isinstance(_value_field, Money) and isinstance(_value_field.places, Decimal)
+_PLACES, _LARGEST_VALUE = _value_field.places, _value_field.largest
 
 
 def _plain_event(document: Any) -> OrderEvent | None:
@@ -205,7 +227,7 @@ def _plain_event_or_refer(doc: Any) -> OrderEvent:
     order = doc.get("order")
     if type(order) is not dict:
         raise _Refer
-    order_id = _int(order.get("order_id"), _ORDER_ID_MIN)
+    order_id = _int(order.get("order_id"), _ORDER_ID)
     order_number = order.get("order_number")
     if order_number is not None:
         _text(order_number, _ORDER_NUMBER)
@@ -244,12 +266,12 @@ def _plain_event_or_refer(doc: Any) -> OrderEvent:
         sku = item.get("sku")
         lines.append(
             Line(
-                sku=None if sku is None else _text(sku, _SKU) or None,
-                quantity=_int(item.get("quantity"), _QUANTITY_MIN),
+                sku=None if sku is None or sku == "" else _text(sku, _SKU),
+                quantity=_int(item.get("quantity"), _QUANTITY),
                 quantity_shipped=(
-                    None if quantity_shipped is None else _int(quantity_shipped, _SHIPPED_MIN)
+                    None if quantity_shipped is None else _int(quantity_shipped, _SHIPPED)
                 ),
-                item_id=None if item_id is None else _int(item_id, _ITEM_ID_MIN),
+                item_id=None if item_id is None else _int(item_id, _ITEM_ID),
                 description=None if description is None else _text(description, _DESCRIPTION),
             )
         )
@@ -268,25 +290,26 @@ def _plain_event_or_refer(doc: Any) -> OrderEvent:
     )
 
 
-def _text(value: Any, length: tuple[int, int | None]) -> str:
-    shortest, longest = length
-    if type(value) is not str or len(value) < shortest:
+def _text(value: Any, rule: _TextRule) -> str:
+    if type(value) is not str or len(value) < rule.shortest:
         raise _Refer
-    if longest is not None and len(value) > longest:
+    if rule.longest is not None and len(value) > rule.longest:
+        raise _Refer
+    if not is_clean(value, free_text=rule.free_text):
+        raise _Refer
+    if not rule.blank and not value.strip():
         raise _Refer
     return value
 
 
-def _int(value: Any, minimum: int | None = None) -> int:
-    if type(value) is not int or not INT64_MIN <= value <= INT64_MAX:
-        raise _Refer
-    if minimum is not None and value < minimum:
+def _int(value: Any, bounds: tuple[int, int]) -> int:
+    if type(value) is not int or not bounds[0] <= value <= bounds[1]:
         raise _Refer
     return value
 
 
 def _time(value: Any) -> Any:
-    if type(value) is not str:
+    if type(value) is not str or not is_clean(value):
         raise _Refer
     try:
         return parse_time(value)
@@ -298,6 +321,8 @@ def _optional_dict(value: Any, *, nullable: bool = True) -> dict[str, Any] | Non
     if value is None and nullable:
         return None
     if type(value) is not dict:
+        raise _Refer
+    for _ in dirty_strings(value, "", free_text=True):
         raise _Refer
     return dict(value)
 
@@ -311,9 +336,12 @@ def _value(value: Any) -> Decimal | None:
         return None
     _finite(value)
     try:
-        return Decimal(str(value)).quantize(_PLACES)
+        number = Decimal(str(value)).quantize(_PLACES)
     except ArithmeticError:
         raise _Refer from None
+    if abs(number) > _LARGEST_VALUE:
+        raise _Refer
+    return number
 
 
 def _finite(value: Any) -> float:

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from marshmallow import ValidationError
 
 from app.webhooks.schemas import _plain_event, _schema_event, load_order_event
-from tests.helpers import example
+from tests.helpers import example, json_paths
 
 EXAMPLE_NAMES = (
     "order_created",
@@ -62,6 +62,9 @@ ODD_VALUES = st.one_of(
     st.sampled_from([1e300, 1e30, 0.12345, -0.0]),
     st.text(max_size=3),
     st.sampled_from(["", " ", "x" * 50, "x" * 51, "x" * 100, "x" * 101, "x" * 200, "x" * 201]),
+    st.sampled_from(["x" * 500, "x" * 501, "s\x00", "\ud800", "a\tb", "a\nb", "\x85", "\x7f"]),
+    st.sampled_from([2**31 - 1, 2**31, -(2**31), 10**10, 10**10 - 0.0001, 1e-5]),
+    st.dictionaries(st.sampled_from(["city", "\x00"]), st.sampled_from(["A", "A\nB", "\x00"])),
     st.sampled_from(["2026-11-20T05:10:00Z", "2026-11-20", "not a time", "19.95", "3"]),
     st.sampled_from(["order_created", "order_changed", "order_deleted", "order_shipped"]),
     st.lists(st.integers(), max_size=2),
@@ -94,6 +97,21 @@ BOUNDARY_VALUES: tuple[Any, ...] = (
     "x" * 101,
     "x" * 200,
     "x" * 201,
+    "x" * 500,
+    "x" * 501,
+    "\x00",
+    "a\x00b",
+    "\ud800",
+    "a\tb",
+    "line\nline",
+    "\x1b",
+    "\x9f",
+    2**31 - 1,
+    2**31,
+    10**10,
+    {"city": "A\x00"},
+    {"street": "1 Queen St\nLevel 2"},
+    "0001-01-01T00:00:00+01:00",
     "2026-11-20T05:10:00Z",
     "not a time",
     "19.95",
@@ -105,24 +123,13 @@ BOUNDARY_VALUES: tuple[Any, ...] = (
 )
 
 
-def _paths(document: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    out = [prefix] if prefix else []
-    if isinstance(document, dict):
-        for key, value in document.items():
-            out += _paths(value, (*prefix, key))
-    elif isinstance(document, list):
-        for index, value in enumerate(document):
-            out += _paths(value, (*prefix, index))
-    return out
-
-
 @st.composite
 def mutated_events(draw: st.DrawFn) -> Any:
     """A valid event (the base or a spec example) with a few places changed or removed."""
     names = st.sampled_from(EXAMPLE_NAMES)
     document = copy.deepcopy(draw(st.one_of(st.just(BASE), names.map(example))))
     for _ in range(draw(st.integers(min_value=0, max_value=3))):
-        path = draw(st.sampled_from(_paths(document)))
+        path = draw(st.sampled_from(json_paths(document)))
         *parents, last = path
         target = document
         for step in parents:
@@ -165,7 +172,7 @@ def _with(document: Any, path: tuple[Any, ...], value: Any, *, remove: bool = Fa
 @pytest.mark.parametrize("name", ("base", *EXAMPLE_NAMES))
 def test_fast_path_agrees_with_the_schemas_at_every_boundary_of_every_field(name: str) -> None:
     document = BASE if name == "base" else example(name)
-    for path in _paths(document):
+    for path in json_paths(document):
         variants = [_with(document, path, value) for value in BOUNDARY_VALUES]
         if isinstance(path[-1], str):
             variants.append(_with(document, path, None, remove=True))
