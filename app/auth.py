@@ -12,7 +12,7 @@ from app.errors import ApiError
 def install_api_auth(app: Flask) -> None:
     @app.before_request
     def _require_token() -> None:
-        if not request.path.startswith("/api/"):
+        if not request.path.startswith("/api/") and request.path != "/metrics":
             return
         tokens = current_app.extensions["stockmirror"].settings.api_tokens
         if not tokens:

@@ -12,6 +12,7 @@ from typing import Any
 ALLOCATION_MODES = ("off", "manual", "auto")
 ALLOCATION_STRATEGIES = ("fifo", "fefo", "pick_face_first")
 NEGATIVE_STOCK_POLICIES = ("flag", "block")
+LOG_FORMATS = ("text", "json")
 DEFAULT_INSTANCE = Path(__file__).resolve().parent.parent / "instance"
 
 
@@ -67,6 +68,12 @@ class Settings:
     allocation_rules_file: Path | None = None
     negative_stock: str = "flag"
     max_body_bytes: int = 1024 * 1024
+    # Operations: log format, proxy hops trusted for X-Forwarded-*, retry job interval,
+    # and the folder prometheus_client shares between gunicorn workers (multiprocess).
+    log_format: str = "text"
+    proxy_hops: int = 0
+    retry_interval_seconds: int = 60
+    metrics_multiproc_dir: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -109,6 +116,10 @@ class Settings:
                 else None
             ),
             negative_stock=env.get("STOCKMIRROR_NEGATIVE_STOCK", "flag").strip().lower(),
+            log_format=env.get("STOCKMIRROR_LOG_FORMAT", "text").strip().lower(),
+            proxy_hops=_number(env, "STOCKMIRROR_PROXY_HOPS", 0, int),
+            retry_interval_seconds=_number(env, "STOCKMIRROR_RETRY_INTERVAL", 60, int),
+            metrics_multiproc_dir=env.get("PROMETHEUS_MULTIPROC_DIR") or None,
         )
         settings.validate()
         return settings
@@ -136,6 +147,15 @@ class Settings:
             )
         if self.starshipit_rate_limit <= 0:
             raise ConfigError("STARSHIPIT_RATE_LIMIT must be greater than 0")
+        if self.log_format not in LOG_FORMATS:
+            raise ConfigError(
+                f"STOCKMIRROR_LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, "
+                f"not {self.log_format!r}"
+            )
+        if self.proxy_hops < 0:
+            raise ConfigError("STOCKMIRROR_PROXY_HOPS must be 0 or more")
+        if self.retry_interval_seconds < 1:
+            raise ConfigError("STOCKMIRROR_RETRY_INTERVAL must be at least 1 second")
 
     @property
     def is_sqlite(self) -> bool:

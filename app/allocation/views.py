@@ -122,6 +122,19 @@ def picklist(rows: Sequence[repo.PickRow]) -> list[dict[str, Any]]:
     return list(merged.values())
 
 
+def release_picklist(session: Session, account_id: str, release_id: int) -> dict[str, Any] | None:
+    """A release's pick list (None when the account has no such release)."""
+    release = repo.get_release(session, release_id)
+    if release is None or release.account_id != account_id:
+        return None
+    return {
+        "release_id": release.id,
+        "created_at": isoformat(release.created_at),
+        "orders_released": release.released,
+        "lines": picklist(repo.pick_rows(session, release_id=release.id)),
+    }
+
+
 def released_body(outcome: Outcome) -> dict[str, Any]:
     """The order just released, from what the release itself wrote (no second read)."""
     assert outcome.summary is not None

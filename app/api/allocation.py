@@ -9,6 +9,7 @@ from flask.typing import ResponseReturnValue
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
 from app.allocation import repository as repo
+from app.allocation import views
 from app.allocation.config import AllocationConfig, config_for_engine
 from app.allocation.service import (
     MAX_BATCH,
@@ -27,7 +28,6 @@ from app.orders.models import Order
 from app.orders.repository import get_order
 from app.orders.views import order_detail
 from app.schemas import StrictInt
-from app.timeutil import isoformat
 
 bp = Blueprint("allocation_api", __name__, url_prefix="/api")
 
@@ -197,15 +197,10 @@ def create_release() -> ResponseReturnValue:
 @bp.get("/releases/<int:release_id>/picklist")
 def release_picklist(release_id: int) -> ResponseReturnValue:
     with db().read() as session:
-        release = repo.get_release(session, release_id)
-        if release is None or release.account_id != account_id():
-            raise ApiError(f"release {release_id} not found", 404)
-        return {
-            "release_id": release.id,
-            "created_at": isoformat(release.created_at),
-            "orders_released": release.released,
-            "lines": picklist(repo.pick_rows(session, release_id=release.id)),
-        }
+        body = views.release_picklist(session, account_id(), release_id)
+    if body is None:
+        raise ApiError(f"release {release_id} not found", 404)
+    return body
 
 
 def _rule_json(rule: Any, source: str) -> dict[str, Any]:

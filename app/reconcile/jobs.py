@@ -72,7 +72,9 @@ def job_table(settings: Settings, db: Database) -> dict[str, tuple[Any, Callable
             lambda: reconcile_job(settings, db),
         ),
         "retry": (
-            IntervalTrigger(seconds=60, start_date=EPOCH, timezone="UTC"),
+            IntervalTrigger(
+                seconds=settings.retry_interval_seconds, start_date=EPOCH, timezone="UTC"
+            ),
             lambda: retry_job(settings, db),
         ),
     }

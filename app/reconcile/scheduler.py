@@ -56,6 +56,7 @@ class JobRunner:
     def __init__(self, db: Database, name: str | None = None) -> None:
         self.db = db
         self.name = name or identity()
+        self.last_error: BaseException | None = None  # why the last run failed or skipped
 
     def run(self, job: str, slot: datetime | None, work: Callable[[], str | None]) -> str:
         """Run `work` once for (job, slot) across all schedulers; returns the run status."""
@@ -66,15 +67,20 @@ class JobRunner:
             if run_id is None:
                 self._record(job, slot, "skipped", "previous run of this job still in progress")
                 return "skipped"
+            self.last_error = None
             try:
                 detail = work()
             except JobSkipped as skipped:
+                self.last_error = skipped
+                log.info("job %s: skipped — %s", job, skipped)
                 self._finish(run_id, "skipped", str(skipped))
                 return "skipped"
             except Exception as error:
+                self.last_error = error
                 log.exception("job %s failed", job)
                 self._finish(run_id, "failed", f"{type(error).__name__}: {error}"[:2000])
                 return "failed"
+            log.info("job %s: done — %s", job, detail)
             self._finish(run_id, "done", detail)
             return "done"
 
@@ -139,12 +145,17 @@ def run_json(r: SchedulerRun) -> dict[str, Any]:
 
 
 def build_scheduler(
-    jobs: dict[str, tuple[Any, Callable[[], str | None]]], runner: JobRunner
+    jobs: dict[str, tuple[Any, Callable[[], str | None]]],
+    runner: JobRunner,
+    *,
+    background: bool = False,
 ) -> Any:
-    """A BlockingScheduler (UTC) running each (trigger, work) through `runner`."""
+    """A scheduler (UTC) running each (trigger, work) through `runner`: blocking for the
+    scheduler process, in a background thread for `stockmirror serve`."""
+    from apscheduler.schedulers.background import BackgroundScheduler
     from apscheduler.schedulers.blocking import BlockingScheduler
 
-    scheduler = BlockingScheduler(timezone=UTC)
+    scheduler = (BackgroundScheduler if background else BlockingScheduler)(timezone=UTC)
     for name, (trigger, work) in jobs.items():
 
         def fire(name: str = name, trigger: Any = trigger, work: Any = work) -> None:

@@ -9,6 +9,7 @@ from flask import Blueprint, current_app, request
 from flask.typing import ResponseReturnValue
 
 from app.errors import ApiError
+from app.observability.http import note_webhook
 from app.webhooks.service import receive_order_event
 from app.webhooks.signature import verify
 
@@ -36,9 +37,11 @@ def read_signed_json() -> tuple[Any, bytes]:
     if not verify(settings.webhook_secrets, raw, signature):
         raise ApiError(f"{SIGNATURE_HEADER} does not match the body", 401)
     try:
-        return json.loads(raw.decode("utf-8")), raw
+        document = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as error:
         raise ApiError(f"body is not valid JSON: {error}", 400) from None
+    note_webhook(document)
+    return document, raw
 
 
 @bp.post("/orders")
