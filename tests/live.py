@@ -125,7 +125,7 @@ def live(cmd: list[str], env: Mapping[str, str], cwd: Path = ROOT) -> Iterator[L
         process.stop()
 
 
-class FakeStarshipit:
+class StarshipitServer:
     """GET /api/orders?order_number=|order_id=, /api/orders/shipped, /api/orders/unshipped,
     answering from `orders` (full Starshipit order objects); counts every request."""
 
@@ -180,7 +180,7 @@ class FakeStarshipit:
             return 200, {"success": True, "orders": rows, "total_pages": 1}
         return 404, {"statusCode": 404, "message": "Resource not found"}
 
-    def __enter__(self) -> FakeStarshipit:
+    def __enter__(self) -> StarshipitServer:
         self._thread.start()
         return self
 
