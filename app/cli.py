@@ -17,6 +17,10 @@ import click
 
 from app.config import ConfigError, Settings
 
+# A command keeps its metrics in its own process (the scheduler serves them with
+# --metrics-port): it must not add files to the folder gunicorn's workers share.
+os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+
 EXIT_ACT = 1
 EXIT_USAGE = 2
 EXIT_UNAVAILABLE = 3
@@ -72,6 +76,23 @@ def failure(error: BaseException) -> CliError | None:
     return None
 
 
+def exit_for_job(job: str, status: str, error: BaseException | None) -> None:
+    """`scheduler --once JOB`: 0 done (or left to a run in progress elsewhere); 2 the job
+    is not configured (or its keys are refused); 3 Starshipit or the database unavailable;
+    1 it failed otherwise."""
+    if status == "done" or error is None:
+        return
+    if status == "skipped":
+        if str(error).startswith("not configured"):
+            raise CliError(f"{job}: {error}")
+        return
+    mapped = failure(error)
+    if mapped is not None:
+        raise mapped
+    click.echo(f"error: {job} failed: {_first_line(error)}", err=True)
+    sys.exit(EXIT_ACT)
+
+
 class Group(click.Group):
     """Runs a command and turns its expected failures into `error: ...` and an exit code."""
 
@@ -99,8 +120,19 @@ def app_context() -> Any:
 
 
 @click.group(cls=Group)
-def main() -> None:
+@click.option(
+    "-v", "--verbose", is_flag=True, help="Also write log lines (with tracebacks) on stderr."
+)
+def main(verbose: bool) -> None:
     """stockmirror: Starshipit order mirror and stock ledger."""
+    import logging
+
+    from app.observability.logs import configure_logging, set_threshold
+
+    # A command's own output says what happened; log lines are for long-running
+    # processes (serve, scheduler) and for --verbose.
+    set_threshold(logging.NOTSET if verbose else logging.CRITICAL + 1)
+    configure_logging("text", [])
 
 
 @main.group()
@@ -130,9 +162,12 @@ def db_upgrade(revision: str) -> None:
 )
 def serve(host: str, port: int, scheduler: bool) -> None:
     """Run the whole product on this host: migrate, serve, run the scheduled jobs."""
+    import logging
+
     from app import create_app
     from app.instance import ensure_secrets
     from app.migrate import upgrade
+    from app.observability.logs import set_threshold
     from app.serve import CannotListen, banner, base_url, bind, next_runs, start_jobs
 
     base = _settings()
@@ -140,6 +175,7 @@ def serve(host: str, port: int, scheduler: bool) -> None:
     settings = _settings()
     upgrade(settings.database_url)
     app = create_app(settings=settings)
+    set_threshold(logging.NOTSET)  # a server's log lines are part of its output
     try:
         server = bind(app, host, port)
     except CannotListen as error:

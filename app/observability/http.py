@@ -13,7 +13,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app.config import Settings
 from app.observability import metrics
-from app.observability.logs import configure_logging
+from app.observability.logs import configure_logging, secrets_of
 
 log = logging.getLogger("app.access")
 bp = Blueprint("metrics", __name__)
@@ -30,16 +30,7 @@ ANSWERED = frozenset(metrics.WEBHOOK_OUTCOMES) - {"rejected", "unavailable", "er
 
 def install(app: Flask, settings: Settings) -> None:
     """Call before any other before_request hook is registered (the id comes first)."""
-    configure_logging(
-        settings.log_format,
-        [
-            *settings.webhook_secrets,
-            *settings.api_tokens,
-            settings.starshipit_api_key,
-            settings.starshipit_subscription_key,
-            _password(settings.database_url),
-        ],
-    )
+    configure_logging(settings.log_format, secrets_of(settings))
     if settings.proxy_hops:
         hops = settings.proxy_hops
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
@@ -48,16 +39,6 @@ def install(app: Flask, settings: Settings) -> None:
     app.before_request(_start)
     app.after_request(_finish)
     app.register_blueprint(bp)
-
-
-def _password(url: str) -> str | None:
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
-    try:
-        return make_url(url).password
-    except ArgumentError:
-        return None
 
 
 def valid_request_id(value: str | None) -> bool:

@@ -25,6 +25,7 @@ MIN_SECRET_LENGTH = 6  # shorter values would blank out ordinary words; no real 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _RESERVED = frozenset(RESERVED_ATTRS) | {"request_id", "taskName"}
 _secrets: tuple[str, ...] = ()
+_threshold = logging.NOTSET  # one-shot commands raise it: their own output says enough
 
 
 def escape(text: str) -> str:
@@ -116,6 +117,7 @@ class StderrHandler(logging.StreamHandler):
         super().__init__()
         self.addFilter(SafeFields())
         self.setFormatter(formatter(log_format))
+        self.setLevel(_threshold)
 
     @property
     def stream(self) -> IO[str]:
@@ -126,9 +128,38 @@ class StderrHandler(logging.StreamHandler):
         pass
 
 
+def secrets_of(settings: Any) -> list[str | None]:
+    """Every value of these settings that must never be logged."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        password = make_url(settings.database_url).password
+    except ArgumentError:
+        password = None
+    return [
+        *settings.webhook_secrets,
+        *settings.api_tokens,
+        settings.starshipit_api_key,
+        settings.starshipit_subscription_key,
+        None if password is None else str(password),
+    ]
+
+
+def set_threshold(level: int) -> None:
+    """The lowest level written (NOTSET: everything the loggers pass on)."""
+    global _threshold
+    _threshold = level
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, StderrHandler):
+            handler.setLevel(level)
+
+
 def configure_logging(log_format: str, secrets: Iterable[str | None]) -> None:
-    """One StderrHandler on the root logger (replacing ours from an earlier call)."""
+    """One StderrHandler on the root logger (replacing ours from an earlier call); Python
+    warnings become log lines too, so every line has the chosen format."""
     set_secrets(secrets)
+    logging.captureWarnings(True)
     root = logging.getLogger()
     for handler in list(root.handlers):
         if isinstance(handler, StderrHandler):

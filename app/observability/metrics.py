@@ -159,3 +159,10 @@ def exposition(db: Database, multiproc_dir: str | None) -> bytes:
         registry.register(_ThisProcess())
     registry.register(DatabaseCollector(db))
     return generate_latest(registry)
+
+
+def serve_process_metrics(host: str, port: int) -> None:
+    """This process's metrics over HTTP in a background thread (the scheduler process)."""
+    from prometheus_client import start_http_server
+
+    start_http_server(port, addr=host, registry=PROCESS)

@@ -117,7 +117,16 @@ def reconcile_repair(run_id: int) -> None:
 @click.command("scheduler")
 @click.option("--once", "once", help="Run one job now (through the same lock) and exit.")
 @click.option("--slot", type=TimeParam(), help="With --once: the slot to claim (default: now's).")
-def scheduler(once: str | None, slot: datetime | None) -> None:
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(1, 65535),
+    envvar="STOCKMIRROR_SCHEDULER_METRICS_PORT",
+    help="Serve this process's Prometheus metrics (Starshipit requests) on this port.",
+)
+@click.option("--metrics-host", default="127.0.0.1", show_default=True)
+def scheduler(
+    once: str | None, slot: datetime | None, metrics_port: int | None, metrics_host: str
+) -> None:
     """The scheduler process: reconciliation, polling, retries (UTC)."""
     from app.db import Database
     from app.reconcile.jobs import job_table
@@ -135,7 +144,18 @@ def scheduler(once: str | None, slot: datetime | None) -> None:
         status = runner.run(once, slot or slot_for(trigger, utcnow()), work)
         click.echo(f"{once}: {status}")
         database.dispose()
-        sys.exit(0 if status in ("done", "skipped") else 1)
+        from app.cli import exit_for_job
+
+        exit_for_job(once, status, runner.last_error)
+        return
+    from app.observability.logs import configure_logging, secrets_of, set_threshold
+
+    configure_logging(settings.log_format, secrets_of(settings))
+    set_threshold(0)  # the scheduler process's log lines are its output
+    if metrics_port:
+        from app.observability.metrics import serve_process_metrics
+
+        serve_process_metrics(metrics_host, metrics_port)
     click.echo(f"scheduler {runner.name}: jobs {', '.join(jobs)} (UTC)")
     try:
         build_scheduler(jobs, runner).start()
