@@ -183,7 +183,7 @@ def serve(host: str, port: int, scheduler: bool) -> None:
     jobs = start_jobs(settings, app.extensions["stockmirror"].db) if scheduler else None
     for line in banner(settings, base_url(host, server.port), next_runs(jobs) if jobs else None):
         click.echo(line)
-    signal.signal(signal.SIGTERM, _stop)
+    stop_on_sigterm()
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -193,6 +193,11 @@ def serve(host: str, port: int, scheduler: bool) -> None:
             jobs.shutdown(wait=False)
         server.server_close()
         click.echo("stockmirror stopped")
+
+
+def stop_on_sigterm() -> None:
+    """SIGTERM (systemd, docker stop) ends a long-running command as Ctrl+C does."""
+    signal.signal(signal.SIGTERM, _stop)
 
 
 def _stop(_signum: int, _frame: Any) -> NoReturn:

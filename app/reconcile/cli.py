@@ -123,7 +123,12 @@ def reconcile_repair(run_id: int) -> None:
     envvar="STOCKMIRROR_SCHEDULER_METRICS_PORT",
     help="Serve this process's Prometheus metrics (Starshipit requests) on this port.",
 )
-@click.option("--metrics-host", default="127.0.0.1", show_default=True)
+@click.option(
+    "--metrics-host",
+    default="127.0.0.1",
+    show_default=True,
+    envvar="STOCKMIRROR_SCHEDULER_METRICS_HOST",
+)
 def scheduler(
     once: str | None, slot: datetime | None, metrics_port: int | None, metrics_host: str
 ) -> None:
@@ -157,6 +162,9 @@ def scheduler(
 
         serve_process_metrics(metrics_host, metrics_port)
     click.echo(f"scheduler {runner.name}: jobs {', '.join(jobs)} (UTC)")
+    from app.cli import stop_on_sigterm
+
+    stop_on_sigterm()
     try:
         build_scheduler(jobs, runner).start()
     except (KeyboardInterrupt, SystemExit):
