@@ -62,7 +62,7 @@ def banner(
     yield f"stockmirror is serving on {url}"
     yield f"  database: {_safe_url(settings.database_url)} (migrated)"
     yield f"  allocation: {settings.allocation}; negative stock: {settings.negative_stock}"
-    yield "Starshipit webhooks (Settings → Integrations → Webhooks; docs/starshipit-setup.md):"
+    yield "Starshipit webhooks (Settings → Tracking & notifications; docs/starshipit-setup.md):"
     for label, path in WEBHOOKS:
         yield f"  {label + ':':14} {url}/webhooks/starshipit/{path}"
     yield "  signing secret: STOCKMIRROR_WEBHOOK_SECRETS (environment or instance/secrets.json)"
