@@ -71,6 +71,7 @@ def _finish(response: Response) -> Response:
     status = response.status_code
     metrics.HTTP_DURATION.labels(route=rule, method=method, status=str(status)).observe(elapsed)
     fields: dict[str, Any] = {
+        "request_id": g.request_id,
         "method": method,
         "path": request.path[:MAX_PATH],
         "route": rule,

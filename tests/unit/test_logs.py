@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from app.observability.logs import StderrHandler, set_secrets
+from app.observability.logs import StderrHandler, set_secrets, set_threshold
 
 
 @pytest.fixture
@@ -15,6 +15,7 @@ def logger():
     log = logging.getLogger("tests.logs")
     log.propagate = False
     log.setLevel(logging.INFO)
+    set_threshold(logging.NOTSET)  # a command run by an earlier test may have quietened logs
     handlers = {}
 
     def use(log_format: str) -> logging.Logger:
