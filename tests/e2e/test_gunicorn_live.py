@@ -5,7 +5,6 @@ and one scrape of /metrics shows what the test did, summed over the workers."""
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 
 import pytest
@@ -99,11 +98,11 @@ def test_gunicorn_writes_only_json_lines_without_secrets_and_metrics_sum_the_wor
         reconcile = cli(env, "reconcile", "run", "--since", "2026-11-19T00:00:00Z",
                         "--until", "2026-11-22T00:00:00Z")  # fmt: skip
         assert reconcile.returncode == 1, reconcile.stderr  # drift found
-        run_id = int(re.search(r"reconciliation (\d+):", reconcile.stdout).group(1))
         retry = cli(env, "scheduler", "--once", "retry")
         assert retry.returncode == 0, retry.stderr
 
-        run = server.api(f"/api/reconciliations/{run_id}").json()
+        [listed] = server.api("/api/reconciliations").json()["items"]
+        run = server.api(f"/api/reconciliations/{listed['id']}").json()
         samples = parse(server.api("/metrics").text)
         assert gunicorn.stop() == 0
 
