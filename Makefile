@@ -1,4 +1,5 @@
-# `make run`  — install into .venv, migrate the SQLite default, generate secrets, serve.
+# `make run`  — install into .venv, migrate the SQLite default, generate secrets, serve
+#               with the scheduled jobs in the same process (HOST=0.0.0.0 PORT=8080 make run).
 # `make test` — install into .venv and run the whole suite (SQLite, then PostgreSQL
 #               again when TEST_DATABASE_URL is set).
 PYTHON ?= python3
@@ -15,7 +16,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/stockmirror serve --host $${HOST:-127.0.0.1} --port $${PORT:-8000}
+	$(BIN)/stockmirror serve   # HOST and PORT (127.0.0.1:8000) pick the address
 
 test: $(STAMP)
 	$(BIN)/ruff check app tests bench wsgi.py

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,10 +32,11 @@ def create_app(overrides: dict[str, Any] | None = None, settings: Settings | Non
 
     from app import api, errors, webhooks
     from app.auth import install_api_auth
+    from app.observability import http as observability
 
+    observability.install(app, settings)  # first: request ids before any other hook
     errors.register_error_handlers(app)
     install_api_auth(app)
     webhooks.register(app)
     api.register(app)
-    logging.getLogger("app").setLevel(logging.INFO)
     return app

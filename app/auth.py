@@ -14,7 +14,8 @@ OPENAPI_PATH = "/api/openapi.json"  # the API's description needs no token (CONT
 def install_api_auth(app: Flask) -> None:
     @app.before_request
     def _require_token() -> None:
-        if not request.path.startswith("/api/") or request.path == OPENAPI_PATH:
+        guarded = request.path.startswith("/api/") or request.path == "/metrics"
+        if not guarded or request.path == OPENAPI_PATH:
             return
         tokens = current_app.extensions["stockmirror"].settings.api_tokens
         if not tokens:

@@ -13,6 +13,7 @@ ALLOCATION_MODES = ("off", "manual", "auto")
 ALLOCATION_STRATEGIES = ("fifo", "fefo", "pick_face_first")
 NEGATIVE_STOCK_POLICIES = ("flag", "block")
 INSTANCE_FOLDER = "instance"  # relative to the working directory, like `make run`'s checkout
+LOG_FORMATS = ("text", "json")
 
 
 class ConfigError(ValueError):
@@ -173,6 +174,12 @@ class Settings:
     account_list: tuple[Account, ...] = ()
     # Minutes a running reconciliation's lease lasts without being renewed.
     reconcile_lease_seconds: int = 300
+    # Operations: log format, proxy hops trusted for X-Forwarded-*, retry job interval,
+    # and the folder prometheus_client shares between gunicorn workers (multiprocess).
+    log_format: str = "text"
+    proxy_hops: int = 0
+    retry_interval_seconds: int = 60
+    metrics_multiproc_dir: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -221,6 +228,10 @@ class Settings:
                 else ()
             ),
             reconcile_lease_seconds=_number(env, "STOCKMIRROR_RECONCILE_LEASE", 300, int),
+            log_format=env.get("STOCKMIRROR_LOG_FORMAT", "text").strip().lower(),
+            proxy_hops=_number(env, "STOCKMIRROR_PROXY_HOPS", 0, int),
+            retry_interval_seconds=_number(env, "STOCKMIRROR_RETRY_INTERVAL", 60, int),
+            metrics_multiproc_dir=env.get("PROMETHEUS_MULTIPROC_DIR") or None,
         )
         settings.validate()
         return settings
@@ -250,6 +261,15 @@ class Settings:
             raise ConfigError("STARSHIPIT_RATE_LIMIT must be greater than 0")
         if self.reconcile_lease_seconds < 5:
             raise ConfigError("STOCKMIRROR_RECONCILE_LEASE must be at least 5 seconds")
+        if self.log_format not in LOG_FORMATS:
+            raise ConfigError(
+                f"STOCKMIRROR_LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, "
+                f"not {self.log_format!r}"
+            )
+        if self.proxy_hops < 0:
+            raise ConfigError("STOCKMIRROR_PROXY_HOPS must be 0 or more")
+        if self.retry_interval_seconds < 1:
+            raise ConfigError("STOCKMIRROR_RETRY_INTERVAL must be at least 1 second")
 
     @property
     def is_sqlite(self) -> bool:

@@ -10,6 +10,14 @@ from pathlib import Path
 SECRETS_FILE = "secrets.json"
 
 
+def generate_secrets() -> dict[str, str]:
+    """A fresh webhook signing secret and API token (`stockmirror secrets generate`)."""
+    return {
+        "STOCKMIRROR_WEBHOOK_SECRETS": secrets.token_hex(32),
+        "STOCKMIRROR_API_TOKENS": secrets.token_urlsafe(32),
+    }
+
+
 def ensure_secrets(instance: Path, env: dict[str, str]) -> dict[str, str]:
     """Return env additions for missing webhook secret / API token, creating them once.
 
@@ -22,17 +30,14 @@ def ensure_secrets(instance: Path, env: dict[str, str]) -> dict[str, str]:
     if path.exists():
         stored = json.loads(path.read_text())
     else:
-        stored = {
-            "STOCKMIRROR_WEBHOOK_SECRETS": secrets.token_hex(32),
-            "STOCKMIRROR_API_TOKENS": secrets.token_urlsafe(32),
-        }
+        stored = generate_secrets()
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as handle:
             json.dump(stored, handle, indent=2)
         created = True
     additions = {k: v for k, v in stored.items() if not env.get(k)}
     if created:
-        print(f"stockmirror: first run, generated secrets in {path} (shown once):")
+        print(f"stockmirror: first run, generated secrets in {path} (shown once):", flush=True)
         for key, value in additions.items():
-            print(f"  {key}={value}")
+            print(f"  {key}={value}", flush=True)
     return additions

@@ -254,7 +254,21 @@ def _print_report(run: dict[str, Any], rows: list[dict[str, Any]]) -> int:
 @click.command("scheduler")
 @click.option("--once", "once", help="Run one job now (under its lock, claiming no slot).")
 @click.option("--slot", type=TimeParam(), help="With --once: claim this scheduled slot.")
-def scheduler(once: str | None, slot: datetime | None) -> None:
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(1, 65535),
+    envvar="STOCKMIRROR_SCHEDULER_METRICS_PORT",
+    help="Serve this process's Prometheus metrics (Starshipit requests) on this port.",
+)
+@click.option(
+    "--metrics-host",
+    default="127.0.0.1",
+    show_default=True,
+    envvar="STOCKMIRROR_SCHEDULER_METRICS_HOST",
+)
+def scheduler(
+    once: str | None, slot: datetime | None, metrics_port: int | None, metrics_host: str
+) -> None:
     """The scheduler process: reconciliation, polling, retries (UTC)."""
     from app.reconcile.jobs import job_table
     from app.reconcile.scheduler import JobRunner, build_scheduler
@@ -272,7 +286,18 @@ def scheduler(once: str | None, slot: datetime | None) -> None:
         finally:
             database.dispose()
         sys.exit(_once_exit(once, status, runner))
+    from app.observability.logs import configure_logging, secrets_of, set_threshold
+
+    configure_logging(settings.log_format, secrets_of(settings))
+    set_threshold(0)  # the scheduler process's log lines are its output
+    if metrics_port:
+        from app.observability.metrics import serve_process_metrics
+
+        serve_process_metrics(metrics_host, metrics_port)
     click.echo(f"scheduler {runner.name}: jobs {', '.join(jobs)} (UTC)")
+    from app.cli import stop_on_sigterm
+
+    stop_on_sigterm()
     try:
         build_scheduler(jobs, runner).start()
     except (KeyboardInterrupt, SystemExit):
@@ -284,9 +309,18 @@ def scheduler(once: str | None, slot: datetime | None) -> None:
 def _once_exit(job: str, status: str, runner: Any) -> int:
     record = runner.last
     detail = f" ({record.detail})" if record is not None and record.detail else ""
-    click.echo(f"{job}: {status}{detail}")
     if record is None or status == "done":
+        click.echo(f"{job}: {status}{detail}")
         return ACT if record is not None and record.attention else OK
-    if status == "skipped":
-        return USAGE if record.not_configured else OK
+    if status == "skipped" and not record.not_configured:
+        click.echo(f"{job}: {status}{detail}")
+        return OK
+    said = f"{job}: {record.detail or status}"
+    if status == "failed" and record.not_configured:
+        said = f"Starshipit refused the API keys ({said})"
+    elif record.unavailable:
+        said = f"Starshipit unavailable ({said})"
+    click.echo(f"error: {said}", err=True)
+    if record.not_configured:
+        return USAGE
     return UNAVAILABLE if record.unavailable else ACT

@@ -21,6 +21,7 @@ from typing import Any
 
 import requests
 
+from app.observability import metrics
 from app.timeutil import isoformat, utcnow
 
 log = logging.getLogger(__name__)
@@ -155,6 +156,7 @@ class StarshipitClient:
         self._sleep = sleep
         self._rng = rng
         self._http = session or requests.Session()
+        self._http.hooks["response"].append(metrics.count_starshipit_response)
         self.calls = 0  # HTTP requests sent (retries included)
 
     def __repr__(self) -> str:
@@ -237,6 +239,7 @@ class StarshipitClient:
                 url, params=params, headers=self._headers, timeout=self.timeout
             )
         except (requests.ConnectionError, requests.Timeout) as error:
+            metrics.count_starshipit_failure(error)
             return _Transient(f"{type(error).__name__} calling GET {path}")
         status = response.status_code
         log.info("starshipit GET %s -> %s", path, status)

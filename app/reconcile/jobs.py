@@ -19,6 +19,7 @@ from app.failures import is_unavailable
 from app.reconcile import repository as repo
 from app.reconcile.client import (
     StarshipitClient,
+    StarshipitError,
     StarshipitNotConfigured,
     StarshipitUnavailable,
     client_from_settings,
@@ -45,7 +46,7 @@ Work = Callable[[Settings, Database, Account], tuple[str, bool]]
 def _per_account(settings: Settings, db: Database, job: str, work: Work) -> JobResult:
     """Run `work` for every account with API keys; one account failing never stops the
     others. Skipped when no account has keys."""
-    lines, failed, unavailable, attention = [], False, False, False
+    lines, failed, unavailable, refused, attention = [], False, False, False, False
     configured = [a for a in settings.accounts if a.api_configured]
     if not configured:
         raise JobSkipped("not configured: Starshipit API keys missing for every account")
@@ -57,20 +58,27 @@ def _per_account(settings: Settings, db: Database, job: str, work: Work) -> JobR
         except JobFailed as recorded:  # its reason is already short and logged
             detail, found, failed = f"failed: {recorded}", False, True
             unavailable = unavailable or recorded.unavailable
+            refused = refused or recorded.refused
         except Exception as error:  # noqa: BLE001 - recorded; the next account still runs
             if is_unavailable(error):
                 raise  # the database is down: no account can run
             detail = "failed: " + failure_reason(error, f"{job} of account {account.id!r}")
             failed, found = True, False
             unavailable = unavailable or isinstance(error, StarshipitUnavailable)
+            refused = refused or keys_refused(error)
         lines.append(f"{account.id}: {detail}")
         attention = attention or found
     missing = [a.id for a in settings.accounts if not a.api_configured]
     if missing:
         lines.append(f"not configured: {', '.join(missing)}")
     if failed:
-        raise JobFailed("; ".join(lines), unavailable=unavailable)
+        raise JobFailed("; ".join(lines), unavailable=unavailable, refused=refused)
     return JobResult("; ".join(lines), attention=attention)
+
+
+def keys_refused(error: BaseException) -> bool:
+    """Starshipit refused the account's API keys (a configuration error, not an outage)."""
+    return isinstance(error, StarshipitError) and error.status in (401, 403)
 
 
 def _client(settings: Settings, account: Account, **kwargs: Any) -> StarshipitClient:
@@ -96,6 +104,7 @@ def _reconcile_account(settings: Settings, db: Database, account: Account) -> tu
         raise JobFailed(
             f"reconciliation {claim.run_id}: {reason or 'failed'}",
             unavailable=isinstance(error, StarshipitUnavailable),
+            refused=keys_refused(error),
         ) from None
     with db.read() as session:
         run = repo.get_run(session, claim.run_id)
@@ -168,7 +177,9 @@ def job_table(
             lambda: reconcile_job(settings, db),
         ),
         "retry": (
-            IntervalTrigger(seconds=60, start_date=EPOCH, timezone="UTC"),
+            IntervalTrigger(
+                seconds=settings.retry_interval_seconds, start_date=EPOCH, timezone="UTC"
+            ),
             lambda: retry_job(settings, db),
         ),
     }

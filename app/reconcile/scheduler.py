@@ -42,11 +42,13 @@ class JobSkipped(Exception):
 
 class JobFailed(Exception):
     """The job failed with a short, safe detail (`unavailable`: Starshipit or the
-    database could not be reached, so a later run may succeed)."""
+    database could not be reached, so a later run may succeed; `refused`: Starshipit
+    refused the API keys, a configuration error)."""
 
-    def __init__(self, detail: str, *, unavailable: bool = False) -> None:
+    def __init__(self, detail: str, *, unavailable: bool = False, refused: bool = False) -> None:
         super().__init__(detail)
         self.unavailable = unavailable
+        self.refused = refused
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,7 @@ class JobRunner:
                 self._record(job, slot, "skipped", detail)
                 return self._last("skipped", detail)
             record = self._work(job, work)
+            log.info("job %s: %s — %s", job, record.status, record.detail)
             self._finish(run_id, record.status, record.detail)
             self.last = record
             return record.status
@@ -121,7 +124,12 @@ class JobRunner:
             )
         except JobFailed as failed:
             log.warning("job %s failed: %s", job, failed)
-            return RunRecord("failed", str(failed)[:2000], unavailable=failed.unavailable)
+            return RunRecord(
+                "failed",
+                str(failed)[:2000],
+                unavailable=failed.unavailable,
+                not_configured=failed.refused,
+            )
         except Exception as error:  # noqa: BLE001 - recorded with a short reason
             return RunRecord(
                 "failed", short_reason(error, log, f"job {job}"), unavailable=is_unavailable(error)
@@ -194,11 +202,18 @@ def run_json(r: SchedulerRun) -> dict[str, Any]:
     }
 
 
-def build_scheduler(jobs: dict[str, tuple[Any, Work]], runner: JobRunner) -> Any:
-    """A BlockingScheduler (UTC) running each (trigger, work) through `runner`."""
+def build_scheduler(
+    jobs: dict[str, tuple[Any, Work]],
+    runner: JobRunner,
+    *,
+    background: bool = False,
+) -> Any:
+    """A scheduler (UTC) running each (trigger, work) through `runner`: blocking for the
+    scheduler process, in a background thread for `stockmirror serve`."""
+    from apscheduler.schedulers.background import BackgroundScheduler
     from apscheduler.schedulers.blocking import BlockingScheduler
 
-    scheduler = BlockingScheduler(timezone=UTC)
+    scheduler = (BackgroundScheduler if background else BlockingScheduler)(timezone=UTC)
     for name, (trigger, work) in jobs.items():
 
         def fire(name: str = name, trigger: Any = trigger, work: Any = work) -> None:

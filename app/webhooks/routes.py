@@ -13,6 +13,7 @@ from app.api.openapi import operation
 from app.api.uploads import read_body
 from app.errors import ApiError
 from app.inputrules import load_json, lone_surrogates, may_hold_lone_surrogate
+from app.observability.http import note_webhook
 from app.webhooks.schemas import EnvelopeSchema
 from app.webhooks.service import receive_order_event
 from app.webhooks.signature import verifying_account
@@ -63,6 +64,7 @@ def read_signed_json() -> tuple[Any, bytes, str]:
             raise ValidationError(
                 {name: ["must not contain a lone UTF-16 surrogate"] for name in where}
             )
+    note_webhook(document)
     return document, raw, account
 
 

@@ -2,14 +2,8 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-import requests
 import sqlalchemy as sa
 from click.testing import CliRunner
 
@@ -79,47 +73,3 @@ def test_bad_settings_are_refused_with_the_variable_named():
         Settings.from_env({"STOCKMIRROR_NEGATIVE_STOCK": "ignore"})
     with pytest.raises(ConfigError, match="STARSHIPIT_RATE_LIMIT"):
         Settings.from_env({"STARSHIPIT_RATE_LIMIT": "fast"})
-
-
-def test_serve_on_a_fresh_instance_migrates_prints_secrets_and_answers(tmp_path):
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("STOCKMIRROR_", "DATABASE_URL"))
-    }
-    env["STOCKMIRROR_INSTANCE_PATH"] = str(tmp_path / "instance")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "app", "serve", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:  # wait for start-up
-            try:
-                ready = requests.get(f"{base}/readyz", timeout=5)
-                break
-            except (requests.ConnectionError, requests.Timeout):
-                assert process.poll() is None, process.stdout.read() if process.stdout else ""
-                assert time.monotonic() < deadline, "server did not start"
-                time.sleep(0.1)
-        assert ready.status_code == 200
-        secrets = json.loads((tmp_path / "instance" / "secrets.json").read_text())
-        token = secrets["STOCKMIRROR_API_TOKENS"]
-        listed = requests.get(
-            f"{base}/api/orders", headers={"Authorization": f"Bearer {token}"}, timeout=5
-        )
-        assert listed.status_code == 200
-        assert (tmp_path / "instance" / "stockmirror.db").exists()
-    finally:
-        process.terminate()
-        output, _ = process.communicate(timeout=30)
-    assert "generated secrets" in output
-    assert secrets["STOCKMIRROR_WEBHOOK_SECRETS"] in output

@@ -1,0 +1,1 @@
+"""Operations: request ids, log lines, Prometheus metrics (CONTRACT §7)."""
