@@ -103,3 +103,7 @@ from app.ledger.cli import ledger, stock  # noqa: E402
 
 main.add_command(stock)
 main.add_command(ledger)
+
+from app.users.cli import users  # noqa: E402
+
+main.add_command(users)

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 ALLOCATION_MODES = ("off", "manual", "auto")
 ALLOCATION_STRATEGIES = ("fifo", "fefo", "pick_face_first")
@@ -32,6 +33,15 @@ def _stored_secrets(instance: Path) -> dict[str, str]:
         return {}
     data = json.loads(path.read_text())
     return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise ConfigError(f"{name} must be 1 or 0, not {raw!r}")
 
 
 def _number(env: Mapping[str, str], name: str, default: Any, kind: type) -> Any:
@@ -67,6 +77,12 @@ class Settings:
     allocation_rules_file: Path | None = None
     negative_stock: str = "flag"
     max_body_bytes: int = 1024 * 1024
+    # Console (web pages): the merchant's timezone for dates shown to people; Secure
+    # session cookies (behind HTTPS); the key that signs session cookies (None: generated
+    # once into the instance folder, see app.instance.ensure_secret_key).
+    timezone: str = "UTC"
+    secure_cookies: bool = False
+    secret_key: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -109,6 +125,9 @@ class Settings:
                 else None
             ),
             negative_stock=env.get("STOCKMIRROR_NEGATIVE_STOCK", "flag").strip().lower(),
+            timezone=env.get("STOCKMIRROR_TIMEZONE", "").strip() or "UTC",
+            secure_cookies=_flag(env, "STOCKMIRROR_SECURE_COOKIES"),
+            secret_key=env.get("STOCKMIRROR_SECRET_KEY") or stored.get("STOCKMIRROR_SECRET_KEY"),
         )
         settings.validate()
         return settings
@@ -136,6 +155,13 @@ class Settings:
             )
         if self.starshipit_rate_limit <= 0:
             raise ConfigError("STARSHIPIT_RATE_LIMIT must be greater than 0")
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(
+                f"STOCKMIRROR_TIMEZONE must be an IANA zone such as Pacific/Auckland, "
+                f"not {self.timezone!r}"
+            ) from None
 
     @property
     def is_sqlite(self) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import tempfile
 from pathlib import Path
 
 SECRETS_FILE = "secrets.json"
@@ -36,3 +37,28 @@ def ensure_secrets(instance: Path, env: dict[str, str]) -> dict[str, str]:
         for key, value in additions.items():
             print(f"  {key}={value}")
     return additions
+
+
+SECRET_KEY_FILE = "console_secret_key"
+
+
+def ensure_secret_key(instance: Path) -> str:
+    """The key that signs console session cookies: generated once into the instance
+    folder (readable by the owner only) when STOCKMIRROR_SECRET_KEY is not set. Several
+    workers starting at once agree: the key is written to a private temporary file that
+    is then hard-linked into place, so whoever links first wins and the others read it."""
+    instance.mkdir(parents=True, exist_ok=True)
+    path = instance / SECRET_KEY_FILE
+    if path.is_file():
+        return path.read_text().strip()
+    fd, tmp = tempfile.mkstemp(dir=instance, prefix=".secret-")  # mode 0600
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(48))
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+    finally:
+        os.unlink(tmp)
+    return path.read_text().strip()
