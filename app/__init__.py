@@ -38,5 +38,8 @@ def create_app(overrides: dict[str, Any] | None = None, settings: Settings | Non
     install_api_auth(app)
     webhooks.register(app)
     api.register(app)
+    from app import console
+
+    console.register(app, settings)
     logging.getLogger("app").setLevel(logging.INFO)
     return app

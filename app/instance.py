@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -39,7 +40,7 @@ def ensure_secrets(instance: Path, env: dict[str, str]) -> dict[str, str]:
     return additions
 
 
-SECRET_KEY_FILE = "console_secret_key"
+SECRET_KEY_FILE = "console_secret_key"  # noqa: S105 - a file name, not a secret
 
 
 def ensure_secret_key(instance: Path) -> str:
@@ -55,10 +56,8 @@ def ensure_secret_key(instance: Path) -> str:
     try:
         with os.fdopen(fd, "w") as handle:
             handle.write(secrets.token_urlsafe(48))
-        try:
+        with contextlib.suppress(FileExistsError):  # another worker linked first
             os.link(tmp, path)
-        except FileExistsError:
-            pass
     finally:
         os.unlink(tmp)
     return path.read_text().strip()

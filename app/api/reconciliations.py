@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
-import threading
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from flask import Blueprint, Response, current_app, render_template, request, stream_with_context
+from flask import Blueprint, current_app, render_template, request
 from flask.typing import ResponseReturnValue
 from marshmallow import EXCLUDE, Schema, fields, validate
 
@@ -16,16 +16,11 @@ from app.reconcile import repository as repo
 from app.reconcile import scheduler as sched
 from app.reconcile import tracking
 from app.reconcile.client import StarshipitNotConfigured, client_from_settings
+from app.reconcile.csv_response import drift_csv_response
 from app.reconcile.domain import CATEGORIES
-from app.reconcile.report import csv_lines, csv_values, drift_json, run_json
-from app.reconcile.service import (
-    RepairRefused,
-    WindowError,
-    execute_run,
-    repair_run,
-    resolve_window,
-    start_run,
-)
+from app.reconcile.launch import launch_run
+from app.reconcile.report import drift_json, run_json
+from app.reconcile.service import RepairRefused, WindowError, repair_run
 from app.schemas import Time
 
 log = logging.getLogger(__name__)
@@ -67,40 +62,23 @@ def _run_or_404(session: Any, run_id: int) -> Any:
 
 @bp.post("/reconciliations")
 def create() -> ResponseReturnValue:
-    from datetime import timedelta
-
     from app.api.common import json_body
 
     body = RunRequest().load(json_body())
-    settings = _settings()
-    acct = body["account_id"] or account_id()
-    try:
-        client = client_from_settings(settings)
-    except StarshipitNotConfigured as error:
-        raise ApiError(str(error), 503) from None
     database = db()
     try:
-        since, until = resolve_window(
+        run_id = launch_run(
             database,
-            acct,
-            body["since"],
-            body["until"],
-            timedelta(minutes=settings.reconcile_overlap_minutes),
+            _settings(),
+            account_id=body["account_id"] or account_id(),
+            since=body["since"],
+            until=body["until"],
+            trigger="api",
         )
+    except StarshipitNotConfigured as error:
+        raise ApiError(str(error), 503) from None
     except WindowError as error:
         raise ApiError(str(error), 422, fields={error.field: [str(error)]}) from None
-    run_id = start_run(database, account_id=acct, since=since, until=until, trigger="api")
-
-    def work() -> None:
-        try:
-            execute_run(database, client, run_id)
-        except Exception:  # noqa: BLE001 - recorded on the run row as failed
-            log.warning("reconciliation %s failed (recorded on the run)", run_id)
-
-    if settings.reconcile_async:
-        threading.Thread(target=work, name=f"reconcile-{run_id}", daemon=True).start()
-    else:
-        work()
     with database.read() as session:
         run = _run_or_404(session, run_id)
         return {"id": run.id, "status": run.status}, 202
@@ -129,35 +107,9 @@ def get(run_id: int) -> ResponseReturnValue:
 
 @bp.get("/reconciliations/<int:run_id>.csv")
 def get_csv(run_id: int) -> ResponseReturnValue:
-    database = db()
-    with database.read() as session:
-        _run_or_404(session, run_id)
-
-    def rows() -> Any:
-        after = 0
-        while True:  # keyset pages: bounded memory, short read transactions
-            with database.read() as session:
-                chunk = [
-                    csv_values(d)
-                    for d in session.scalars(
-                        repo.drift_query(run_id)
-                        .where(repo.ReconciliationDrift.id > after)
-                        .limit(1000)
-                    )
-                ]
-            if not chunk:
-                return
-            after = chunk[-1][0]
-            yield from chunk
-
-    return Response(
-        stream_with_context(csv_lines(rows())),
-        mimetype="text/csv",
-        headers={
-            "Content-Disposition": f'attachment; filename="reconciliation-{run_id}.csv"',
-            "Content-Type": "text/csv; charset=utf-8",
-        },
-    )
+    with db().read() as session:
+        run = _run_or_404(session, run_id)
+    return drift_csv_response(db(), run, ZoneInfo(_settings().timezone))
 
 
 @bp.get("/reconciliations/<int:run_id>.html")

@@ -39,9 +39,7 @@ def end_sessions_of(session: Session, user_id: int, now: datetime) -> int:
 def add_session(
     session: Session, *, digest: str, user_id: int, now: datetime, expires_at: datetime
 ) -> None:
-    session.add(
-        ConsoleSession(id=digest, user_id=user_id, created_at=now, expires_at=expires_at)
-    )
+    session.add(ConsoleSession(id=digest, user_id=user_id, created_at=now, expires_at=expires_at))
     session.flush()
 
 
@@ -72,7 +70,9 @@ def throttles(session: Session, keys: Sequence[str]) -> list[LoginThrottle]:
     return list(session.scalars(sa.select(LoginThrottle).where(LoginThrottle.key.in_(keys))))
 
 
-def count_failure(session: Session, keys: Sequence[str], now: datetime, forget_before: datetime) -> None:
+def count_failure(
+    session: Session, keys: Sequence[str], now: datetime, forget_before: datetime
+) -> None:
     """One more failure for each key; a count whose last failure is older than
     `forget_before` starts again at one."""
     table = LoginThrottle.__table__

@@ -65,8 +65,7 @@ def add_user(db: Database, email: str, role: str, password: str) -> UserInfo:
 def list_users(db: Database) -> list[UserInfo]:
     with db.read() as session:
         return [
-            UserInfo(u.email, u.role, u.created_at, u.disabled_at)
-            for u in repo.all_users(session)
+            UserInfo(u.email, u.role, u.created_at, u.disabled_at) for u in repo.all_users(session)
         ]
 
 

@@ -1,0 +1,467 @@
+"""Named read-model queries of the console pages. Each opens one short read transaction
+and returns plain data; rules (shortages, shipped units, stock states, pick lists) come
+from the feature packages, never written again here."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from app.allocation import repository as allocation_repo
+from app.allocation.domain import COULD_NOT_ALLOCATE, OVERALLOCATED, PARTIALLY_ALLOCATED
+from app.allocation.service import order_shortages
+from app.allocation.views import decorate_detail, picklist, summaries_with_shortages
+from app.db import Database
+from app.ledger.domain import SHIPMENT_TYPES
+from app.ledger.models import Location, Product, StockBalance, StockMovement
+from app.ledger.service import StockView, stock_views
+from app.orders import repository as orders_repo
+from app.orders.domain import PARTIALLY_SHIPPED, PENDING, RELEASED
+from app.orders.models import Order, OrderLine
+from app.orders.views import order_detail
+from app.reconcile import review_repository as review_repo
+from app.reconcile.models import ReconciliationRun
+from app.webhooks import inbox
+from app.webhooks.models import InboxEvent
+
+OPEN_STAGES = (PENDING, RELEASED, PARTIALLY_SHIPPED)
+AGE_BUCKETS = (("under 1 day", 1), ("1–2 days", 3), ("3–6 days", 7), ("7 days or more", None))
+OLD_PENDING = timedelta(days=3)
+
+
+# --- orders ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OrderFilter:
+    statuses: tuple[str, ...] = ()
+    allocation_statuses: tuple[str, ...] = ()
+    platform: str | None = None
+    date_from: datetime | None = None
+    date_to: datetime | None = None  # exclusive
+    order_number: str | None = None
+    allocatable: bool = False
+
+
+@dataclass
+class OrderPage:
+    rows: list[dict[str, Any]]
+    total: int
+    next_cursor: str | None
+
+
+def _cursor_clause(cursor: str | None) -> sa.ColumnElement[bool] | None:
+    """Keyset after (order_date, id), oldest first with undated orders last."""
+    if not cursor:
+        return None
+    kind, _, rest = cursor.partition(":")
+    if kind == "n":
+        return sa.and_(Order.order_date.is_(None), Order.id > int(rest))
+    stamp, _, pk = rest.rpartition("~")
+    at = datetime.fromisoformat(stamp)
+    return sa.or_(
+        Order.order_date > at,
+        sa.and_(Order.order_date == at, Order.id > int(pk)),
+        Order.order_date.is_(None),
+    )
+
+
+def cursor_of(order: Order) -> str:
+    if order.order_date is None:
+        return f"n:{order.id}"
+    return f"d:{order.order_date.isoformat()}~{order.id}"
+
+
+def valid_cursor(cursor: str) -> bool:
+    try:
+        _cursor_clause(cursor)
+    except (ValueError, TypeError):
+        return False
+    return True
+
+
+def _filtered_orders(account_id: str, flt: OrderFilter) -> sa.Select:
+    stmt = orders_repo.orders_query(account_id, flt.statuses, flt.allocation_statuses)
+    if flt.platform:
+        stmt = stmt.where(Order.platform == flt.platform)
+    if flt.date_from is not None:
+        stmt = stmt.where(Order.order_date >= flt.date_from)
+    if flt.date_to is not None:
+        stmt = stmt.where(Order.order_date < flt.date_to)
+    if flt.order_number:
+        stmt = stmt.where(Order.order_number == flt.order_number)
+    if flt.allocatable:
+        stmt = stmt.where(allocation_repo.allocatable_clause(True))
+    return stmt
+
+
+def order_page(
+    db: Database, account_id: str, flt: OrderFilter, cursor: str | None, per_page: int
+) -> OrderPage:
+    stmt = _filtered_orders(account_id, flt)
+    after = _cursor_clause(cursor)
+    with db.read() as session:
+        total = session.scalar(
+            sa.select(sa.func.count()).select_from(stmt.order_by(None).subquery())
+        )
+        page_stmt = stmt if after is None else stmt.where(after)
+        orders = list(session.scalars(page_stmt.limit(per_page + 1)))
+        more = len(orders) > per_page
+        orders = orders[:per_page]
+        rows = summaries_with_shortages(session, orders)
+    for row, order in zip(rows, orders, strict=True):
+        row["order_date_at"] = order.order_date
+    next_cursor = cursor_of(orders[-1]) if more and orders else None
+    return OrderPage(rows, int(total or 0), next_cursor)
+
+
+def platforms(db: Database, account_id: str) -> list[str]:
+    with db.read() as session:
+        stmt = (
+            sa.select(Order.platform)
+            .where(Order.account_id == account_id, Order.platform.is_not(None))
+            .group_by(Order.platform)
+            .order_by(Order.platform)
+            .limit(100)
+        )
+        return [p for p in session.scalars(stmt) if p]
+
+
+@dataclass
+class OrderView:
+    order: Order
+    body: dict[str, Any]
+    timeline: list[dict[str, Any]]
+    picklist: list[dict[str, Any]]
+
+
+def order_view(db: Database, account_id: str, order_number: str) -> OrderView | None:
+    with db.read() as session:
+        order = orders_repo.find_order_by_number(session, account_id, order_number)
+        if order is None:
+            return None
+        body = decorate_detail(session, order, order_detail(session, order))
+        shipments = list(
+            session.scalars(
+                sa.select(StockMovement)
+                .where(
+                    StockMovement.account_id == order.account_id,
+                    StockMovement.order_id == order.order_id,
+                    StockMovement.type.in_(SHIPMENT_TYPES),
+                )
+                .order_by(StockMovement.id)
+            )
+        )
+        picks = picklist(allocation_repo.pick_rows(session, order_pk=order.id))
+    return OrderView(order, body, _worded_timeline(body["timeline"], shipments), picks)
+
+
+def _worded_timeline(
+    entries: Sequence[dict[str, Any]], shipments: Sequence[StockMovement]
+) -> list[dict[str, Any]]:
+    """Timeline entries, each shipment or voided label paired with its movement (same
+    event, in order) and the order's shipped units of that SKU after it."""
+    shipped: dict[str, int] = {}
+    after: dict[int, int] = {}
+    by_event: dict[str | None, list[StockMovement]] = {}
+    for m in shipments:
+        shipped[m.sku] = shipped.get(m.sku, 0) - m.quantity
+        after[m.id] = shipped[m.sku]
+        by_event.setdefault(m.event_id, []).append(m)
+    out = []
+    for entry in entries:
+        item = dict(entry)
+        queue = by_event.get(entry.get("event_id"), [])
+        if entry["kind"] in SHIPMENT_TYPES and queue:
+            m = queue.pop(0)
+            item["movement"] = {
+                "id": m.id,
+                "sku": m.sku,
+                "location": m.location,
+                "units": abs(m.quantity),
+                "shipped_after": after[m.id],
+            }
+        out.append(item)
+    return out
+
+
+def order_picklist(db: Database, account_id: str, order_number: str) -> OrderView | None:
+    return order_view(db, account_id, order_number)
+
+
+@dataclass
+class ReleasePicks:
+    release_id: int
+    created_at: datetime
+    released: int
+    lines: list[dict[str, Any]]
+
+
+def release_picklist(db: Database, account_id: str, release_id: int) -> ReleasePicks | None:
+    with db.read() as session:
+        release = allocation_repo.get_release(session, release_id)
+        if release is None or release.account_id != account_id:
+            return None
+        lines = picklist(allocation_repo.pick_rows(session, release_id=release.id))
+        return ReleasePicks(release.id, release.created_at, release.released, lines)
+
+
+# --- stock ------------------------------------------------------------------------------
+
+
+@dataclass
+class StockPage:
+    views: list[StockView]
+    next_after: str | None
+
+
+def stock_page(
+    db: Database, *, prefix: str | None, flag: str | None, after: str | None, per_page: int
+) -> StockPage:
+    stmt = sa.select(Product.sku).order_by(Product.sku)
+    if prefix:
+        escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        stmt = stmt.where(Product.sku.like(escaped + "%", escape="\\"))
+    if flag == "negative":
+        negative = (
+            sa.select(StockBalance.sku)
+            .group_by(StockBalance.sku)
+            .having(sa.func.sum(StockBalance.on_hand) < 0)
+        )
+        stmt = stmt.where(Product.sku.in_(negative))
+    elif flag == "overallocated":
+        over = sa.select(StockBalance.sku).where(StockBalance.allocated > StockBalance.on_hand)
+        stmt = stmt.where(Product.sku.in_(over))
+    if after:
+        stmt = stmt.where(Product.sku > after)
+    with db.read() as session:
+        skus = list(session.scalars(stmt.limit(per_page + 1)))
+        views = stock_views(session, skus[:per_page])
+    return StockPage(views, skus[per_page - 1] if len(skus) > per_page else None)
+
+
+@dataclass
+class WalkStep:
+    movement: StockMovement
+    balance: int  # the SKU's on hand (all locations) right after this movement
+    order_number: str | None
+
+
+@dataclass
+class SkuWalk:
+    view: StockView
+    steps: list[WalkStep]
+    next_before: int | None
+    movements: int
+    locations: list[Any] = field(default_factory=list)
+
+
+def sku_walk(db: Database, sku: str, before: int | None, per_page: int) -> SkuWalk | None:
+    """The SKU's stock and its ledger, newest first, with the running balance after
+    each movement: on hand now minus every later movement."""
+    m = StockMovement
+    with db.read() as session:
+        views = stock_views(session, [sku])
+        if not views:
+            return None
+        stmt = sa.select(m).where(m.sku == sku).order_by(m.id.desc())
+        if before is not None:
+            stmt = stmt.where(m.id < before)
+        page = list(session.scalars(stmt.limit(per_page + 1)))
+        more = len(page) > per_page
+        page = page[:per_page]
+        later = 0
+        if page:
+            later = int(
+                session.scalar(
+                    sa.select(sa.func.coalesce(sa.func.sum(m.quantity), 0)).where(
+                        m.sku == sku, m.id > page[0].id
+                    )
+                )
+                or 0
+            )
+        total = int(
+            session.scalar(
+                sa.select(sa.func.coalesce(sa.func.sum(m.quantity), 0)).where(m.sku == sku)
+            )
+            or 0
+        )
+        count = int(session.scalar(sa.select(sa.func.count()).where(m.sku == sku)) or 0)
+        numbers = _order_numbers(session, page)
+    balance = total - later
+    steps = []
+    for movement in page:
+        steps.append(
+            WalkStep(movement, balance, numbers.get((movement.account_id, movement.order_id)))
+        )
+        balance -= movement.quantity
+    return SkuWalk(views[0], steps, page[-1].id if more and page else None, count)
+
+
+def _order_numbers(session: Any, movements: Sequence[StockMovement]) -> dict[Any, str | None]:
+    keys = {(x.account_id, x.order_id) for x in movements if x.order_id is not None}
+    if not keys:
+        return {}
+    stmt = sa.select(Order.account_id, Order.order_id, Order.order_number).where(
+        sa.tuple_(Order.account_id, Order.order_id).in_(sorted(keys))
+    )
+    return {(a, o): n for a, o, n in session.execute(stmt)}
+
+
+def movement(db: Database, movement_id: int) -> WalkStep | None:
+    with db.read() as session:
+        found = session.get(StockMovement, movement_id)
+        if found is None:
+            return None
+        numbers = _order_numbers(session, [found])
+        on_hand = session.scalar(
+            sa.select(sa.func.coalesce(sa.func.sum(StockMovement.quantity), 0)).where(
+                StockMovement.sku == found.sku, StockMovement.id <= found.id
+            )
+        )
+    return WalkStep(found, int(on_hand or 0), numbers.get((found.account_id, found.order_id)))
+
+
+# --- events -----------------------------------------------------------------------------
+
+
+@dataclass
+class EventPage:
+    events: list[InboxEvent]
+    total: int
+
+
+def waiting_events(db: Database, page: int, per_page: int) -> EventPage:
+    stmt = inbox.events_query(None, ("parked", "pending"))
+    with db.read() as session:
+        total = session.scalar(
+            sa.select(sa.func.count()).select_from(stmt.order_by(None).subquery())
+        )
+        events = list(session.scalars(stmt.offset((page - 1) * per_page).limit(per_page)))
+    return EventPage(events, int(total or 0))
+
+
+# --- overview ---------------------------------------------------------------------------
+
+
+@dataclass
+class Overview:
+    backlog: dict[str, list[int]]  # stage → count per AGE_BUCKETS
+    demand: list[dict[str, Any]]
+    at_risk: dict[str, int]
+    old_pending: list[Order]
+    overallocated: list[Order]
+    short: list[dict[str, Any]]
+    last_run: ReconciliationRun | None
+    last_run_value: Any
+    buckets: tuple[str, ...] = tuple(label for label, _ in AGE_BUCKETS)
+
+
+def _age_case(now: datetime) -> Any:
+    when = sa.func.coalesce(Order.order_date, Order.created_at)
+    cases = []
+    for n, (_, days) in enumerate(AGE_BUCKETS):
+        if days is not None:
+            cases.append((when > now - timedelta(days=days), n))
+    return sa.case(*cases, else_=len(AGE_BUCKETS) - 1)
+
+
+def overview(db: Database, account_id: str, now: datetime, demand_rows: int = 12) -> Overview:
+    with db.read() as session:
+        backlog = {stage: [0] * len(AGE_BUCKETS) for stage in OPEN_STAGES}
+        age = _age_case(now).label("age")
+        for stage, bucket, n in session.execute(
+            sa.select(Order.status, age, sa.func.count())
+            .where(Order.account_id == account_id, Order.status.in_(OPEN_STAGES))
+            .group_by(Order.status, age)
+        ):
+            backlog[stage][int(bucket)] = int(n)
+        at_risk = _risk_counts(session, account_id, now)
+        old = list(
+            session.scalars(
+                orders_repo.orders_query(account_id, [PENDING], None)
+                .where(Order.order_date < now - OLD_PENDING)
+                .limit(5)
+            )
+        )
+        over = list(
+            session.scalars(orders_repo.orders_query(account_id, None, [OVERALLOCATED]).limit(5))
+        )
+        short_orders = list(
+            session.scalars(
+                orders_repo.orders_query(
+                    account_id, [PENDING, RELEASED], [COULD_NOT_ALLOCATE, PARTIALLY_ALLOCATED]
+                ).limit(5)
+            )
+        )
+        shortages = order_shortages(session, short_orders)
+        short = [{"order": o, "shortages": shortages.get(o.id, [])} for o in short_orders]
+        demand = _demand_against_available(session, account_id, demand_rows)
+        last = session.scalars(
+            sa.select(ReconciliationRun)
+            .where(ReconciliationRun.account_id == account_id)
+            .order_by(ReconciliationRun.id.desc())
+            .limit(1)
+        ).first()
+        value = review_repo.value_by_run(session, [last.id]).get(last.id) if last else None
+    return Overview(backlog, demand, at_risk, old, over, short, last, value)
+
+
+def _risk_counts(session: Any, account_id: str, now: datetime) -> dict[str, int]:
+    row = session.execute(
+        sa.select(
+            sa.func.count()
+            .filter(Order.status == PENDING, Order.order_date < now - OLD_PENDING)
+            .label("old_pending"),
+            sa.func.count().filter(Order.allocation_status == OVERALLOCATED).label("overallocated"),
+            sa.func.count()
+            .filter(
+                Order.status.in_((PENDING, RELEASED)),
+                Order.allocation_status.in_((COULD_NOT_ALLOCATE, PARTIALLY_ALLOCATED)),
+            )
+            .label("short"),
+        ).where(Order.account_id == account_id, Order.status.in_(OPEN_STAGES))
+    ).one()
+    return {"old_pending": row.old_pending, "overallocated": row.overallocated, "short": row.short}
+
+
+def _demand_against_available(session: Any, account_id: str, limit: int) -> list[dict[str, Any]]:
+    """Units ordered but not yet reserved (pending and released orders) per SKU against
+    what is available to sell, the SKUs furthest short first."""
+    wanted = sa.func.sum(OrderLine.quantity - OrderLine.quantity_allocated)
+    demand = (
+        sa.select(OrderLine.sku.label("sku"), wanted.label("demand"))
+        .join(Order, Order.id == OrderLine.order_pk)
+        .where(
+            Order.account_id == account_id,
+            Order.status.in_((PENDING, RELEASED)),
+            OrderLine.sku.is_not(None),
+        )
+        .group_by(OrderLine.sku)
+        .having(wanted > 0)
+        .subquery()
+    )
+    sellable = (
+        sa.select(
+            StockBalance.sku.label("sku"),
+            sa.func.sum(StockBalance.on_hand - StockBalance.allocated).label("available"),
+        )
+        .join(Location, Location.code == StockBalance.location)
+        .where(Location.kind != "non_sellable", StockBalance.sku.in_(sa.select(demand.c.sku)))
+        .group_by(StockBalance.sku)
+        .subquery()
+    )
+    available = sa.func.coalesce(sellable.c.available, 0)
+    stmt = (
+        sa.select(demand.c.sku, demand.c.demand, available.label("available"))
+        .outerjoin(sellable, sellable.c.sku == demand.c.sku)
+        .order_by((demand.c.demand - available).desc(), demand.c.sku)
+        .limit(limit)
+    )
+    return [
+        {"sku": sku, "demand": int(d), "available": int(a)} for sku, d, a in session.execute(stmt)
+    ]
