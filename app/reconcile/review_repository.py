@@ -192,16 +192,18 @@ def counts_by_run(session: Session, run_ids: Sequence[int]) -> dict[int, tuple[i
     """(drift rows, rows with facts) per run."""
     if not run_ids:
         return {}
-    drift = dict(
-        session.execute(
+    drift = {
+        int(run): int(n)
+        for run, n in session.execute(
             sa.select(D.run_id, sa.func.count()).where(D.run_id.in_(run_ids)).group_by(D.run_id)
-        ).tuples()
-    )
-    facts = dict(
-        session.execute(
+        )
+    }
+    facts = {
+        int(run): int(n)
+        for run, n in session.execute(
             sa.select(F.run_id, sa.func.count()).where(F.run_id.in_(run_ids)).group_by(F.run_id)
-        ).tuples()
-    )
+        )
+    }
     return {r: (int(drift.get(r, 0)), int(facts.get(r, 0))) for r in run_ids}
 
 
