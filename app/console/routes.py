@@ -25,7 +25,7 @@ bp = Blueprint(
     __name__,
     template_folder="templates",
     static_folder="static",
-    static_url_path="/static",
+    static_url_path="/assets",
 )
 bp.before_request(require_session)
 bp.after_request(security_headers)

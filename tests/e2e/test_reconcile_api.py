@@ -89,19 +89,23 @@ def test_csv_report_is_rfc4180_with_formula_cells_escaped(client, starshipit):
     text = response.get_data(as_text=True)
     assert text.endswith("\r\n")
     rows = list(csv.reader(io.StringIO(text)))
-    assert rows[0][:9] == [
-        "id",
-        "run_id",
-        "category",
-        "order_id",
+    assert rows[0] == [
         "order_number",
         "sku",
-        "expected",
-        "actual",
+        "category",
+        "starshipit_qty",
+        "ledger_qty",
+        "difference",
+        "unit_value",
+        "value",
+        "shipped_at",
         "detail",
+        "status",
+        "note",
     ]
-    assert rows[1][2] == "missing_shipment"
-    assert rows[1][4] == '\'=HYPERLINK("x")'
+    assert rows[1][2] == "Shipped in Starshipit, missing from the ledger"
+    assert rows[1][0] == '\'=HYPERLINK("x")'
+    assert rows[1][3:6] == ["2", "0", "2"]
     assert '"\'=HYPERLINK(""x"")"' in text  # quotes doubled inside a quoted field
 
 
