@@ -8,7 +8,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from app.console.format import words
 from app.reconcile.domain import CATEGORIES
+from app.reconcile.valuation import category_words
 
 WIDTH = 640
 PLOT_LEFT = 40
@@ -69,7 +71,15 @@ def drift_history(runs: Sequence[Any], values: Mapping[int, Decimal]) -> Chart:
             h = plot_h * count / top
             y -= h
             chart.bars.append(
-                Bar(x, y, slot * 0.7, h, "", f"run {run.id}: {count} {category}", f"c{n}")
+                Bar(
+                    x,
+                    y,
+                    slot * 0.7,
+                    h,
+                    "",
+                    f"run {run.id}: {category_words(category)} {count}",
+                    f"c{n}",
+                )
             )
         value = values.get(run.id)
         money = f", value {value:,.2f}" if value else ""
@@ -80,7 +90,7 @@ def drift_history(runs: Sequence[Any], values: Mapping[int, Decimal]) -> Chart:
         )
         chart.labels.append((x + slot * 0.35, PLOT_TOP + plot_h + 16, f"#{run.id}"))
     chart.ticks = [(PLOT_TOP + plot_h * (1 - f), f"{int(top * f):,}") for f in (0, 0.5, 1)]
-    chart.legend = [(f"c{n}", c.replace("_", " ")) for n, c in enumerate(CATEGORIES)]
+    chart.legend = [(f"c{n}", category_words(c)) for n, c in enumerate(CATEGORIES)]
     return chart
 
 
@@ -101,7 +111,7 @@ def backlog(stages: Mapping[str, Sequence[int]], buckets: Sequence[str]) -> Char
                 Bar(x, y, w, row_h - 10, "", f"{stage}: {count} {buckets[n]}", f"a{n}")
             )
             x += w
-        chart.labels.append((4, y + row_h / 2, stage.replace("_", " ").lower()))
+        chart.labels.append((4, y + row_h / 2, words(stage)))
         chart.labels.append((x + 6, y + row_h / 2, f"{sum(counts):,}"))
     chart.legend = [(f"a{n}", b) for n, b in enumerate(buckets)]
     chart.empty = not any(sum(v) for v in stages.values())

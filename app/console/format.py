@@ -56,6 +56,7 @@ WORDS = {
     "scheduler": "schedule",
     "console": "console",
 }
+_EVENT_PREFIX = re.compile(r"^order_(created|changed|shipped|deleted): ")
 _CODES = re.compile(r"\b(" + "|".join(k for k in WORDS if k.isupper()) + r")\b")
 
 
@@ -67,7 +68,8 @@ def words(code: Any) -> str:
 
 def plain(text: Any) -> str:
     """Free text with status codes put into words (`PENDING → RELEASED`)."""
-    return _CODES.sub(lambda m: WORDS[m.group(1)].lower(), str(text or ""))
+    text = _EVENT_PREFIX.sub("", str(text or ""))
+    return _CODES.sub(lambda m: WORDS[m.group(1)].lower(), text)
 
 
 def number(value: Any) -> str:

@@ -47,7 +47,7 @@ def reconciliations() -> ResponseReturnValue:
         "console/reconciliations.html",
         runs=listed.runs,
         values=listed.values,
-        chart=chart,
+        history_chart=chart,
         categories=CATEGORIES,
         category_words=CATEGORY_WORDS,
         refresh_seconds=3 if running else None,

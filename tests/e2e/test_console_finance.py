@@ -287,4 +287,5 @@ def test_reconciliations_list_shows_counts_value_and_a_chart(client, finance, st
 
     assert "<svg" in page and "Drift rows per run" in page
     assert "2 rows" in page and "33.50" in page  # 25.00 + 8.50 at stake
-    assert "Shipped quantity differs 1" in page
+    assert "Shipped quantity differs: 1" in page
+    assert '<rect class="c2"' in page  # the quantity mismatch bar
