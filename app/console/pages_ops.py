@@ -62,7 +62,6 @@ def orders() -> ResponseReturnValue:
         account_id=acct,
         statuses=ORDER_STATUSES,
         allocation_statuses=ALLOCATION_STATUSES,
-        platforms=queries.platforms(database(), acct),
         args=args,
         first_page=cursor is None,
         can_act=current_user().may_act(ORDERS),

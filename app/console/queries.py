@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -17,7 +17,7 @@ from app.allocation.service import order_shortages
 from app.allocation.views import decorate_detail, picklist, summaries_with_shortages
 from app.db import Database
 from app.ledger.domain import SHIPMENT_TYPES
-from app.ledger.models import Location, Product, StockBalance, StockMovement
+from app.ledger.models import Product, StockBalance, StockMovement
 from app.ledger.service import StockView, stock_views
 from app.orders import repository as orders_repo
 from app.orders.domain import PARTIALLY_SHIPPED, PENDING, RELEASED
@@ -25,12 +25,14 @@ from app.orders.models import Order, OrderLine
 from app.orders.views import order_detail
 from app.reconcile import review_repository as review_repo
 from app.reconcile.models import ReconciliationRun
+from app.timeutil import as_utc
 from app.webhooks import inbox
 from app.webhooks.models import InboxEvent
 
 OPEN_STAGES = (PENDING, RELEASED, PARTIALLY_SHIPPED)
 AGE_BUCKETS = (("under 1 day", 1), ("1–2 days", 3), ("3–6 days", 7), ("7 days or more", None))
 OLD_PENDING = timedelta(days=3)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 # --- orders ---------------------------------------------------------------------------
@@ -50,7 +52,7 @@ class OrderFilter:
 @dataclass
 class OrderPage:
     rows: list[dict[str, Any]]
-    total: int
+    total: int | None  # None: not counted (allocatable only)
     next_cursor: str | None
 
 
@@ -60,26 +62,41 @@ def _cursor_clause(cursor: str | None) -> sa.ColumnElement[bool] | None:
         return None
     kind, _, rest = cursor.partition(":")
     if kind == "n":
-        return sa.and_(Order.order_date.is_(None), Order.id > int(rest))
-    stamp, _, pk = rest.rpartition("~")
-    at = datetime.fromisoformat(stamp)
+        return _after(None, _pk(rest))
+    if kind != "d":
+        raise ValueError("unknown cursor")
+    micros, _, pk = rest.partition("~")
+    return _after(EPOCH + timedelta(microseconds=int(micros)), _pk(pk))
+
+
+def _after(at: datetime | None, pk: int) -> sa.ColumnElement[bool]:
+    if at is None:
+        return sa.and_(Order.order_date.is_(None), Order.id > pk)
     return sa.or_(
         Order.order_date > at,
-        sa.and_(Order.order_date == at, Order.id > int(pk)),
+        sa.and_(Order.order_date == at, Order.id > pk),
         Order.order_date.is_(None),
     )
+
+
+def _pk(text: str) -> int:
+    value = int(text)
+    if not 0 <= value < 2**63:
+        raise ValueError("not a row id")
+    return value
 
 
 def cursor_of(order: Order) -> str:
     if order.order_date is None:
         return f"n:{order.id}"
-    return f"d:{order.order_date.isoformat()}~{order.id}"
+    micros = (as_utc(order.order_date) - EPOCH) // timedelta(microseconds=1)
+    return f"d:{micros}~{order.id}"
 
 
 def valid_cursor(cursor: str) -> bool:
     try:
         _cursor_clause(cursor)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, OverflowError):
         return False
     return True
 
@@ -95,40 +112,66 @@ def _filtered_orders(account_id: str, flt: OrderFilter) -> sa.Select:
     if flt.order_number:
         stmt = stmt.where(Order.order_number == flt.order_number)
     if flt.allocatable:
-        stmt = stmt.where(allocation_repo.allocatable_clause(True))
+        stmt = stmt.where(allocation_repo.allocatable_candidate_clause())
     return stmt
 
 
 def order_page(
     db: Database, account_id: str, flt: OrderFilter, cursor: str | None, per_page: int
 ) -> OrderPage:
+    """One page of orders, oldest first, keyset-paginated. With `allocatable`, candidates
+    are read in batches and each batch is checked with the allocation rule, until the
+    page is full or ALLOCATABLE_SCAN candidates were looked at (the total is then not
+    counted: None)."""
     stmt = _filtered_orders(account_id, flt)
     after = _cursor_clause(cursor)
     with db.read() as session:
-        total = session.scalar(
-            sa.select(sa.func.count()).select_from(stmt.order_by(None).subquery())
-        )
         page_stmt = stmt if after is None else stmt.where(after)
-        orders = list(session.scalars(page_stmt.limit(per_page + 1)))
-        more = len(orders) > per_page
-        orders = orders[:per_page]
+        if flt.allocatable:
+            orders, more = _allocatable_page(session, page_stmt, per_page)
+            total = None
+        else:
+            total = session.scalar(
+                sa.select(sa.func.count()).select_from(stmt.order_by(None).subquery())
+            )
+            orders = list(session.scalars(page_stmt.limit(per_page + 1)))
+            more = len(orders) > per_page
+            orders = orders[:per_page]
         rows = summaries_with_shortages(session, orders)
     for row, order in zip(rows, orders, strict=True):
         row["order_date_at"] = order.order_date
-    next_cursor = cursor_of(orders[-1]) if more and orders else None
-    return OrderPage(rows, int(total or 0), next_cursor)
+    next_cursor = cursor_of(more) if isinstance(more, Order) else None
+    if more is True and orders:
+        next_cursor = cursor_of(orders[-1])
+    return OrderPage(rows, None if total is None else int(total), next_cursor)
 
 
-def platforms(db: Database, account_id: str) -> list[str]:
-    with db.read() as session:
-        stmt = (
-            sa.select(Order.platform)
-            .where(Order.account_id == account_id, Order.platform.is_not(None))
-            .group_by(Order.platform)
-            .order_by(Order.platform)
-            .limit(100)
-        )
-        return [p for p in session.scalars(stmt) if p]
+ALLOCATABLE_BATCH = 200
+ALLOCATABLE_SCAN = 2000
+
+
+def _allocatable_page(session: Any, stmt: sa.Select, per_page: int) -> tuple[list[Order], Any]:
+    """(allocatable orders, what comes next): True when the page filled up with more
+    after it, the last candidate looked at when the scan stopped early, else False."""
+    found: list[Order] = []
+    last: Order | None = None
+    scanned = 0
+    while scanned < ALLOCATABLE_SCAN:
+        page = stmt if last is None else stmt.where(_after(last.order_date, last.id))
+        batch = list(session.scalars(page.limit(ALLOCATABLE_BATCH)))
+        if not batch:
+            return found, False
+        scanned += len(batch)
+        last = batch[-1]
+        ok = allocation_repo.allocatable_among(session, [o.id for o in batch])
+        for order in batch:
+            if order.id in ok:
+                if len(found) == per_page:
+                    return found, True
+                found.append(order)
+        if len(batch) < ALLOCATABLE_BATCH:
+            return found, False
+    return found, last
 
 
 @dataclass
@@ -274,25 +317,9 @@ def sku_walk(db: Database, sku: str, before: int | None, per_page: int) -> SkuWa
         page = list(session.scalars(stmt.limit(per_page + 1)))
         more = len(page) > per_page
         page = page[:per_page]
-        later = 0
-        if page:
-            later = int(
-                session.scalar(
-                    sa.select(sa.func.coalesce(sa.func.sum(m.quantity), 0)).where(
-                        m.sku == sku, m.id > page[0].id
-                    )
-                )
-                or 0
-            )
-        total = int(
-            session.scalar(
-                sa.select(sa.func.coalesce(sa.func.sum(m.quantity), 0)).where(m.sku == sku)
-            )
-            or 0
-        )
         count = int(session.scalar(sa.select(sa.func.count()).where(m.sku == sku)) or 0)
+        balance = _balance_after(session, sku, page[0].id, views[0].on_hand, count) if page else 0
         numbers = _order_numbers(session, page)
-    balance = total - later
     steps = []
     for movement in page:
         steps.append(
@@ -300,6 +327,20 @@ def sku_walk(db: Database, sku: str, before: int | None, per_page: int) -> SkuWa
         )
         balance -= movement.quantity
     return SkuWalk(views[0], steps, page[-1].id if more and page else None, count)
+
+
+def _balance_after(session: Any, sku: str, movement_id: int, on_hand: int, count: int) -> int:
+    """The SKU's on hand right after a movement: Σ of the movements up to it, or on hand
+    now minus the later ones, whichever side has fewer movements to add up."""
+    m = StockMovement
+    later_count = int(
+        session.scalar(sa.select(sa.func.count()).where(m.sku == sku, m.id > movement_id)) or 0
+    )
+    total = sa.func.coalesce(sa.func.sum(m.quantity), 0)
+    if later_count <= count - later_count:
+        later = session.scalar(sa.select(total).where(m.sku == sku, m.id > movement_id))
+        return on_hand - int(later or 0)
+    return int(session.scalar(sa.select(total).where(m.sku == sku, m.id <= movement_id)) or 0)
 
 
 def _order_numbers(session: Any, movements: Sequence[StockMovement]) -> dict[Any, str | None]:
@@ -313,17 +354,17 @@ def _order_numbers(session: Any, movements: Sequence[StockMovement]) -> dict[Any
 
 
 def movement(db: Database, movement_id: int) -> WalkStep | None:
+    m = StockMovement
     with db.read() as session:
-        found = session.get(StockMovement, movement_id)
+        found = session.get(m, movement_id)
         if found is None:
             return None
         numbers = _order_numbers(session, [found])
-        on_hand = session.scalar(
-            sa.select(sa.func.coalesce(sa.func.sum(StockMovement.quantity), 0)).where(
-                StockMovement.sku == found.sku, StockMovement.id <= found.id
-            )
-        )
-    return WalkStep(found, int(on_hand or 0), numbers.get((found.account_id, found.order_id)))
+        views = stock_views(session, [found.sku])
+        count = int(session.scalar(sa.select(sa.func.count()).where(m.sku == found.sku)) or 0)
+        on_hand = views[0].on_hand if views else 0
+        balance = _balance_after(session, found.sku, found.id, on_hand, count)
+    return WalkStep(found, balance, numbers.get((found.account_id, found.order_id)))
 
 
 # --- events -----------------------------------------------------------------------------
@@ -372,32 +413,28 @@ def _age_case(now: datetime) -> Any:
 
 def overview(db: Database, account_id: str, now: datetime, demand_rows: int = 12) -> Overview:
     with db.read() as session:
-        backlog = {stage: [0] * len(AGE_BUCKETS) for stage in OPEN_STAGES}
-        age = _age_case(now).label("age")
-        for stage, bucket, n in session.execute(
-            sa.select(Order.status, age, sa.func.count())
-            .where(Order.account_id == account_id, Order.status.in_(OPEN_STAGES))
-            .group_by(Order.status, age)
-        ):
-            backlog[stage][int(bucket)] = int(n)
-        at_risk = _risk_counts(session, account_id, now)
-        old = list(
-            session.scalars(
-                orders_repo.orders_query(account_id, [PENDING], None)
-                .where(Order.order_date < now - OLD_PENDING)
-                .limit(5)
+        backlog, at_risk = _open_orders(session, account_id, now)
+        old: list[Order] = []
+        over: list[Order] = []
+        short_orders: list[Order] = []
+        if at_risk["old_pending"]:
+            old = list(
+                session.scalars(
+                    orders_repo.orders_query(account_id, [PENDING], None)
+                    .where(Order.order_date < now - OLD_PENDING)
+                    .limit(5)
+                )
             )
-        )
-        over = list(
-            session.scalars(orders_repo.orders_query(account_id, None, [OVERALLOCATED]).limit(5))
-        )
-        short_orders = list(
-            session.scalars(
-                orders_repo.orders_query(
-                    account_id, [PENDING, RELEASED], [COULD_NOT_ALLOCATE, PARTIALLY_ALLOCATED]
-                ).limit(5)
+        if at_risk["overallocated"]:
+            over = list(
+                session.scalars(
+                    orders_repo.orders_query(account_id, OPEN_STAGES, [OVERALLOCATED]).limit(5)
+                )
             )
-        )
+        if at_risk["short"]:
+            short_orders = list(
+                session.scalars(orders_repo.orders_query(account_id, *SHORT).limit(5))
+            )
         shortages = order_shortages(session, short_orders)
         short = [{"order": o, "shortages": shortages.get(o.id, [])} for o in short_orders]
         demand = _demand_against_available(session, account_id, demand_rows)
@@ -411,22 +448,32 @@ def overview(db: Database, account_id: str, now: datetime, demand_rows: int = 12
     return Overview(backlog, demand, at_risk, old, over, short, last, value)
 
 
-def _risk_counts(session: Any, account_id: str, now: datetime) -> dict[str, int]:
-    row = session.execute(
-        sa.select(
-            sa.func.count()
-            .filter(Order.status == PENDING, Order.order_date < now - OLD_PENDING)
-            .label("old_pending"),
-            sa.func.count().filter(Order.allocation_status == OVERALLOCATED).label("overallocated"),
-            sa.func.count()
-            .filter(
-                Order.status.in_((PENDING, RELEASED)),
-                Order.allocation_status.in_((COULD_NOT_ALLOCATE, PARTIALLY_ALLOCATED)),
-            )
-            .label("short"),
-        ).where(Order.account_id == account_id, Order.status.in_(OPEN_STAGES))
-    ).one()
-    return {"old_pending": row.old_pending, "overallocated": row.overallocated, "short": row.short}
+SHORT = ((PENDING, RELEASED), (COULD_NOT_ALLOCATE, PARTIALLY_ALLOCATED))
+
+
+def _open_orders(
+    session: Any, account_id: str, now: datetime
+) -> tuple[dict[str, list[int]], dict[str, int]]:
+    """Open orders per stage and age bucket, and the at-risk counts, from one grouped
+    scan of (status, allocation status, age bucket). Old pending = pending for 3 days or
+    more (the last two age buckets)."""
+    backlog = {stage: [0] * len(AGE_BUCKETS) for stage in OPEN_STAGES}
+    risk = {"old_pending": 0, "overallocated": 0, "short": 0}
+    age = _age_case(now).label("age")
+    rows = session.execute(
+        sa.select(Order.status, Order.allocation_status, age, sa.func.count())
+        .where(Order.account_id == account_id, Order.status.in_(OPEN_STAGES))
+        .group_by(Order.status, Order.allocation_status, age)
+    )
+    for stage, allocation, bucket, n in rows:
+        backlog[stage][int(bucket)] += int(n)
+        if stage == PENDING and int(bucket) >= 2:
+            risk["old_pending"] += int(n)
+        if allocation == OVERALLOCATED:
+            risk["overallocated"] += int(n)
+        if stage in SHORT[0] and allocation in SHORT[1]:
+            risk["short"] += int(n)
+    return backlog, risk
 
 
 def _demand_against_available(session: Any, account_id: str, limit: int) -> list[dict[str, Any]]:
@@ -443,18 +490,9 @@ def _demand_against_available(session: Any, account_id: str, limit: int) -> list
         )
         .group_by(OrderLine.sku)
         .having(wanted > 0)
-        .subquery()
+        .subquery("demand")
     )
-    sellable = (
-        sa.select(
-            StockBalance.sku.label("sku"),
-            sa.func.sum(StockBalance.on_hand - StockBalance.allocated).label("available"),
-        )
-        .join(Location, Location.code == StockBalance.location)
-        .where(Location.kind != "non_sellable", StockBalance.sku.in_(sa.select(demand.c.sku)))
-        .group_by(StockBalance.sku)
-        .subquery()
-    )
+    sellable = allocation_repo.available_subquery()
     available = sa.func.coalesce(sellable.c.available, 0)
     stmt = (
         sa.select(demand.c.sku, demand.c.demand, available.label("available"))

@@ -54,9 +54,33 @@ def test_allocatable_filter_and_shortage_warning(client, ops):
 
     assert "2 orders match" in everything
     assert "⚠ short: MUG needs 5, 3 available" in everything
-    assert (
-        "1 order matches" in allocatable and ">N-1<" in allocatable and ">N-2<" not in allocatable
-    )
+    assert "Orders that can be fully reserved now" in allocatable
+    assert ">N-1<" in allocatable and ">N-2<" not in allocatable
+
+
+def test_allocatable_pages_check_batches_and_continue_where_the_scan_stopped(
+    client, ops, monkeypatch
+):
+    from app.console import pages_ops, queries
+
+    monkeypatch.setattr(queries, "ALLOCATABLE_BATCH", 4)
+    monkeypatch.setattr(queries, "ALLOCATABLE_SCAN", 8)
+    monkeypatch.setattr(pages_ops, "PER_PAGE", 3)
+    _receive(client, "MUG", 1, "r1")
+    for n in range(1, 21):  # odd orders want 1 MUG (allocatable), even ones 9 (short)
+        _order(client, n, [("MUG", 1 if n % 2 else 9, None)], f"2026-11-{n:02d}T10:00:00Z")
+
+    seen: list[str] = []
+    url, pages = "/orders?allocatable=1", 0
+    while url:
+        page = _text(ops.get(url))
+        pages += 1
+        seen += re.findall(r'name="order_id" value="(\d+)"', page)
+        found = re.search(r'rel="next" href="([^"]+)"', page)
+        url = found.group(1).replace("&amp;", "&") if found else ""
+
+    assert seen == [str(n) for n in range(1, 21, 2)]
+    assert pages >= 4
 
 
 def test_filters_by_status_platform_dates_and_number(client, ops):
@@ -157,7 +181,9 @@ def test_stock_flags_and_the_ledger_walk_with_running_balance_and_causes(client,
     walk = _text(ops.get("/stock/MUG"))
 
     assert "MUG" in listing and "⚠ below zero" in listing
-    balances = re.findall(r'<td class="num">(\S+)</td> <td class="num">(\S+)</td> <td>', walk)
+    balances = re.findall(
+        r'data-label="Change">(\S+)</td> <td class="num" data-label="Balance">(\S+)</td>', walk
+    )
     assert balances == [("−4", "−1"), ("−2", "3"), ("+5", "5")]
     assert 'href="/orders/N-8"' in walk and "receipt r1" in walk
     assert "3 movements in all" in walk
