@@ -4,6 +4,7 @@ from the feature packages, never written again here."""
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -56,27 +57,39 @@ class OrderPage:
     next_cursor: str | None
 
 
-def _cursor_clause(cursor: str | None) -> sa.ColumnElement[bool] | None:
-    """Keyset after (order_date, id), oldest first with undated orders last."""
+Key = tuple[datetime | None, int]  # (order_date, id) of the last order shown
+
+
+def _cursor_key(cursor: str | None) -> Key | None:
+    """The keyset position a page cursor names (oldest first, undated orders last)."""
     if not cursor:
         return None
     kind, _, rest = cursor.partition(":")
     if kind == "n":
-        return _after(None, _pk(rest))
+        return None, _pk(rest)
     if kind != "d":
         raise ValueError("unknown cursor")
     micros, _, pk = rest.partition("~")
-    return _after(EPOCH + timedelta(microseconds=int(micros)), _pk(pk))
+    return EPOCH + timedelta(microseconds=int(micros)), _pk(pk)
 
 
-def _after(at: datetime | None, pk: int) -> sa.ColumnElement[bool]:
-    if at is None:
-        return sa.and_(Order.order_date.is_(None), Order.id > pk)
-    return sa.or_(
-        Order.order_date > at,
-        sa.and_(Order.order_date == at, Order.id > pk),
-        Order.order_date.is_(None),
-    )
+def _next_orders(session: Any, stmt: sa.Select, key: Key | None, limit: int) -> list[Order]:
+    """Up to `limit` orders of `stmt` after `key`: dated orders by an index range on
+    (order_date, id), then the undated ones by id."""
+    if key is None:
+        return list(session.scalars(stmt.limit(limit)))
+    at, pk = key
+    found: list[Order] = []
+    if at is not None:
+        dated = stmt.where(
+            Order.order_date.is_not(None), sa.tuple_(Order.order_date, Order.id) > (at, pk)
+        )
+        found = list(session.scalars(dated.limit(limit)))
+        pk = 0
+    if len(found) < limit:
+        undated = stmt.where(Order.order_date.is_(None), Order.id > pk)
+        found += list(session.scalars(undated.limit(limit - len(found))))
+    return found
 
 
 def _pk(text: str) -> int:
@@ -95,7 +108,7 @@ def cursor_of(order: Order) -> str:
 
 def valid_cursor(cursor: str) -> bool:
     try:
-        _cursor_clause(cursor)
+        _cursor_key(cursor)
     except (ValueError, TypeError, OverflowError):
         return False
     return True
@@ -124,17 +137,16 @@ def order_page(
     page is full or ALLOCATABLE_SCAN candidates were looked at (the total is then not
     counted: None)."""
     stmt = _filtered_orders(account_id, flt)
-    after = _cursor_clause(cursor)
+    key = _cursor_key(cursor)
     with db.read() as session:
-        page_stmt = stmt if after is None else stmt.where(after)
         if flt.allocatable:
-            orders, more = _allocatable_page(session, page_stmt, per_page)
+            orders, more = _allocatable_page(session, stmt, key, per_page)
             total = None
         else:
             total = session.scalar(
                 sa.select(sa.func.count()).select_from(stmt.order_by(None).subquery())
             )
-            orders = list(session.scalars(page_stmt.limit(per_page + 1)))
+            orders = _next_orders(session, stmt, key, per_page + 1)
             more = len(orders) > per_page
             orders = orders[:per_page]
         rows = summaries_with_shortages(session, orders)
@@ -150,15 +162,17 @@ ALLOCATABLE_BATCH = 200
 ALLOCATABLE_SCAN = 2000
 
 
-def _allocatable_page(session: Any, stmt: sa.Select, per_page: int) -> tuple[list[Order], Any]:
+def _allocatable_page(
+    session: Any, stmt: sa.Select, key: Key | None, per_page: int
+) -> tuple[list[Order], Any]:
     """(allocatable orders, what comes next): True when the page filled up with more
     after it, the last candidate looked at when the scan stopped early, else False."""
     found: list[Order] = []
     last: Order | None = None
     scanned = 0
     while scanned < ALLOCATABLE_SCAN:
-        page = stmt if last is None else stmt.where(_after(last.order_date, last.id))
-        batch = list(session.scalars(page.limit(ALLOCATABLE_BATCH)))
+        after = key if last is None else (last.order_date, last.id)
+        batch = _next_orders(session, stmt, after, ALLOCATABLE_BATCH)
         if not batch:
             return found, False
         scanned += len(batch)
@@ -399,6 +413,7 @@ class Overview:
     short: list[dict[str, Any]]
     last_run: ReconciliationRun | None
     last_run_value: Any
+    demand_at: datetime | None = None
     buckets: tuple[str, ...] = tuple(label for label, _ in AGE_BUCKETS)
 
 
@@ -437,7 +452,7 @@ def overview(db: Database, account_id: str, now: datetime, demand_rows: int = 12
             )
         shortages = order_shortages(session, short_orders)
         short = [{"order": o, "shortages": shortages.get(o.id, [])} for o in short_orders]
-        demand = _demand_against_available(session, account_id, demand_rows)
+        demand, demand_at = _recent_demand(db, session, account_id, demand_rows, now)
         last = session.scalars(
             sa.select(ReconciliationRun)
             .where(ReconciliationRun.account_id == account_id)
@@ -445,7 +460,7 @@ def overview(db: Database, account_id: str, now: datetime, demand_rows: int = 12
             .limit(1)
         ).first()
         value = review_repo.value_by_run(session, [last.id]).get(last.id) if last else None
-    return Overview(backlog, demand, at_risk, old, over, short, last, value)
+    return Overview(backlog, demand, at_risk, old, over, short, last, value, demand_at)
 
 
 SHORT = ((PENDING, RELEASED), (COULD_NOT_ALLOCATE, PARTIALLY_ALLOCATED))
@@ -474,6 +489,26 @@ def _open_orders(
         if stage in SHORT[0] and allocation in SHORT[1]:
             risk["short"] += int(n)
     return backlog, risk
+
+
+DEMAND_TTL = timedelta(seconds=30)
+_DEMAND: weakref.WeakKeyDictionary[Database, dict[tuple[str, int], tuple[datetime, Any]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _recent_demand(
+    db: Database, session: Any, account_id: str, limit: int, now: datetime
+) -> tuple[list[dict[str, Any]], datetime]:
+    """Demand against stock as worked out at most DEMAND_TTL ago in this process (it adds
+    up every open order line: the slowest part of the overview), and when it was."""
+    cache = _DEMAND.setdefault(db, {})
+    kept = cache.get((account_id, limit))
+    if kept is not None and now - kept[0] < DEMAND_TTL:
+        return kept[1], kept[0]
+    rows = _demand_against_available(session, account_id, limit)
+    cache[(account_id, limit)] = (now, rows)
+    return rows, now
 
 
 def _demand_against_available(session: Any, account_id: str, limit: int) -> list[dict[str, Any]]:

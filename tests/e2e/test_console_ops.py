@@ -101,6 +101,10 @@ def test_filters_by_status_platform_dates_and_number(client, ops):
 def test_pages_of_orders_follow_each_other_without_gaps(client, ops):
     for n in range(1, 121):
         _order(client, n, [("MUG", 1, None)], f"2026-11-{1 + n % 28:02d}T10:00:00Z")
+    for n in range(121, 181):  # orders with no date come last, by id
+        body = shipped_event(f"c{n}", n, [("MUG", 1, None)], event_type="order_created")
+        del body["order"]["order_date"]
+        assert post_event(client, body).json["status"] == "applied"
 
     seen: list[str] = []
     url = "/orders"
@@ -110,7 +114,8 @@ def test_pages_of_orders_follow_each_other_without_gaps(client, ops):
         found = re.search(r'rel="next" href="([^"]+)"', page)
         url = found.group(1).replace("&amp;", "&") if found else ""
 
-    assert len(seen) == 120 and len(set(seen)) == 120
+    assert len(seen) == 180 and len(set(seen)) == 180
+    assert seen[120:] == [str(n) for n in range(121, 181)]
 
 
 def test_release_several_then_print_and_download_their_pick_list(client, ops):
