@@ -246,10 +246,6 @@ def _worded_timeline(
     return out
 
 
-def order_picklist(db: Database, account_id: str, order_number: str) -> OrderView | None:
-    return order_view(db, account_id, order_number)
-
-
 @dataclass
 class ReleasePicks:
     release_id: int

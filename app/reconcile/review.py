@@ -118,8 +118,7 @@ def drift_report(
         rows = review_repo.drift_page(
             session, run_id, flt, sort=sort, descending=descending, offset=offset, limit=limit
         )
-        totals = review_repo.drift_totals(session, run_id, flt)
-        states = review_repo.state_counts(session, run_id)
+        totals, states = review_repo.review_summary(session, run_id, flt)
         return DriftReport(run, rows, totals, states, sum(states.values()))
 
 

@@ -92,15 +92,23 @@ def _rows(run_id: int, flt: DriftFilter) -> tuple[sa.Select, Any]:
         .outerjoin(note, note.id == latest.c.note_id)
         .where(D.run_id == run_id)
     )
-    if flt.categories:
-        stmt = stmt.where(D.category.in_(flt.categories))
-    if flt.sku:
-        stmt = stmt.where(D.sku == flt.sku)
-    if flt.order_number:
-        stmt = stmt.where(D.order_number == flt.order_number)
-    if flt.states:
-        stmt = stmt.where(review_state(note).in_(flt.states))
+    conditions = _conditions(flt, note)
+    if conditions:
+        stmt = stmt.where(*conditions)
     return stmt, state
+
+
+def _conditions(flt: DriftFilter, note: Any) -> list[sa.ColumnElement[bool]]:
+    found: list[sa.ColumnElement[bool]] = []
+    if flt.categories:
+        found.append(D.category.in_(flt.categories))
+    if flt.sku:
+        found.append(D.sku == flt.sku)
+    if flt.order_number:
+        found.append(D.order_number == flt.order_number)
+    if flt.states:
+        found.append(review_state(note).in_(flt.states))
+    return found
 
 
 def drift_page(
@@ -121,27 +129,58 @@ def drift_page(
     return list(session.execute(stmt.order_by(*ordered).offset(offset).limit(limit)))
 
 
-def drift_totals(session: Session, run_id: int, flt: DriftFilter) -> sa.Row[Any]:
-    """Rows, Σ difference, Σ value and Σ |value| of the filtered rows (one aggregate)."""
-    stmt, _ = _rows(run_id, flt)
-    rows = stmt.subquery()
-    return session.execute(
-        sa.select(
-            sa.func.count().label("rows"),
-            sa.func.coalesce(sa.func.sum(rows.c.difference), 0).label("units"),
-            sa.func.coalesce(sa.func.sum(rows.c.value), 0).label("value"),
-            sa.func.coalesce(sa.func.sum(sa.func.abs(rows.c.value)), 0).label("value_at_stake"),
-        )
-    ).one()
+@dataclass(frozen=True)
+class Totals:
+    rows: int
+    units: int
+    value: Decimal
+    value_at_stake: Decimal
 
 
-def state_counts(session: Session, run_id: int) -> dict[str, int]:
-    stmt, state = _rows(run_id, DriftFilter())
-    rows = stmt.subquery()
+def review_summary(
+    session: Session, run_id: int, flt: DriftFilter
+) -> tuple[Totals, dict[str, int]]:
+    """In one pass over the run's rows: rows, Σ difference, Σ value and Σ |value| of the
+    rows the filter selects, and how many rows of the whole run are in each review state."""
+    rows = _summary_rows(run_id, flt)
+    picked = rows.c.selected == 1
+    query = sa.select(
+        rows.c.state,
+        sa.func.count(),
+        sa.func.count().filter(picked),
+        sa.func.sum(rows.c.difference).filter(picked),
+        sa.func.sum(rows.c.value).filter(picked),
+        sa.func.sum(sa.func.abs(rows.c.value)).filter(picked),
+    ).group_by(rows.c.state)
     counts = {s: 0 for s in (OPEN, ACKNOWLEDGED, RESOLVED, REPAIRED)}
-    for name, n in session.execute(sa.select(rows.c.state, sa.func.count()).group_by(rows.c.state)):
+    selected, units, value, stake = 0, 0, Decimal(0), Decimal(0)
+    for name, n, chosen, diff, val, abs_val in session.execute(query):
         counts[name] = int(n)
-    return counts
+        selected += int(chosen or 0)
+        units += int(diff or 0)
+        value += Decimal(val or 0)
+        stake += Decimal(abs_val or 0)
+    return Totals(selected, units, value, stake), counts
+
+
+def _summary_rows(run_id: int, flt: DriftFilter) -> Any:
+    latest, note = _latest_note(run_id)
+    conditions = _conditions(flt, note)
+    selected = sa.case((sa.and_(*conditions), 1), else_=0) if conditions else sa.literal(1)
+    stmt = (
+        sa.select(
+            review_state(note).label("state"),
+            F.difference,
+            F.value,
+            selected.label("selected"),
+        )
+        .select_from(D)
+        .outerjoin(F, F.drift_id == D.id)
+        .outerjoin(latest, latest.c.drift_id == D.id)
+        .outerjoin(note, note.id == latest.c.note_id)
+        .where(D.run_id == run_id)
+    )
+    return stmt.subquery("rows")
 
 
 def drift_chunk(session: Session, run_id: int, after_id: int, limit: int) -> list[sa.Row[Any]]:

@@ -9,6 +9,7 @@ import threading
 import pytest
 import responses
 
+from app.reconcile.report import CSV_COLUMNS
 from tests.conftest import make_test_app
 from tests.helpers import AUTH, ledger, post_event, shipped_event
 from tests.reconcile_fake import API_KEY, BASE, SUB_KEY, FakeStarshipit, full_order
@@ -89,20 +90,7 @@ def test_csv_report_is_rfc4180_with_formula_cells_escaped(client, starshipit):
     text = response.get_data(as_text=True)
     assert text.endswith("\r\n")
     rows = list(csv.reader(io.StringIO(text)))
-    assert rows[0] == [
-        "order_number",
-        "sku",
-        "category",
-        "starshipit_qty",
-        "ledger_qty",
-        "difference",
-        "unit_value",
-        "value",
-        "shipped_at",
-        "detail",
-        "status",
-        "note",
-    ]
+    assert rows[0] == list(CSV_COLUMNS)
     assert rows[1][2] == "Shipped in Starshipit, missing from the ledger"
     assert rows[1][0] == '\'=HYPERLINK("x")'
     assert rows[1][3:6] == ["2", "0", "2"]

@@ -65,7 +65,24 @@ def test_csv_lines_quote_commas_quotes_and_newlines_and_end_in_crlf():
     text = "".join(csv_lines([csv_values(row, ZoneInfo("Pacific/Auckland"))]))
     assert text.endswith("\r\n")
     parsed = list(csv.reader(io.StringIO(text, newline="")))
-    assert parsed[0] == list(CSV_COLUMNS)
+    assert (
+        parsed[0]
+        == list(CSV_COLUMNS)
+        == [
+            "order_number",
+            "sku",
+            "category",
+            "starshipit_qty",
+            "ledger_qty",
+            "difference",
+            "unit_value",
+            "value",
+            "shipped_at",
+            "detail",
+            "status",
+            "note",
+        ]
+    )
     assert parsed[1][0] == 'A,"B"'
     assert parsed[1][1] == "'=cmd|' /C calc'!A0"
     assert parsed[1][2] == "Shipped quantity differs"
