@@ -350,6 +350,7 @@ def measure(url: str, run_id: int, args: argparse.Namespace) -> list[str]:
         extra.append((label, path, p50, p95, status))
         print(f"{label:80s} p50 {p50:7.1f} ms  p95 {p95:7.1f} ms  {status}", flush=True)
     worst = max(rows, key=lambda r: r[2])
+    load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     out = [
         f"### console — {when}",
@@ -357,7 +358,8 @@ def measure(url: str, run_id: int, args: argparse.Namespace) -> list[str]:
         f"Machine: 2-core VM ({machine()}); PostgreSQL 15 on the same host. Data: {ORDERS:,} orders"
         f" (~200,000 lines), {SKUS:,} SKUs, ~{MOVEMENTS:,} movements, a {DRIFT:,}-row drift report;"
         f" in-process WSGI requests with a signed-in session, {args.warmup} warm-up then"
-        f" {args.requests} timed requests per page (server time to the last byte).",
+        f" {args.requests} timed requests per page (server time to the last byte). Load average"
+        f" at the end {load} (other work shared the 2 cores).",
         "",
         "| page | p50 ms | p95 ms | status |",
         "|---|---|---|---|",
