@@ -321,7 +321,11 @@ def sku_walk(db: Database, sku: str, before: int | None, per_page: int) -> SkuWa
         views = stock_views(session, [sku])
         if not views:
             return None
-        stmt = sa.select(m).where(m.sku == sku).order_by(m.id.desc())
+        # Ordered by id + 0: read this SKU's rows by ix_stock_movements_sku_id and sort
+        # them (cost bounded by the SKU's own movements), never walk the whole ledger
+        # backwards by primary key looking for them (PostgreSQL's plan for a SKU whose
+        # older movements are few: 200 ms on 1,000,000 movements).
+        stmt = sa.select(m).where(m.sku == sku).order_by((m.id + 0).desc())
         if before is not None:
             stmt = stmt.where(m.id < before)
         page = list(session.scalars(stmt.limit(per_page + 1)))
