@@ -279,3 +279,16 @@ def test_reconciliations_list_shows_counts_value_and_a_chart(client, finance, st
     assert "2 rows" in page and "33.50" in page  # 25.00 + 8.50 at stake
     assert "Shipped quantity differs: 1" in page
     assert '<rect class="c2"' in page  # the quantity mismatch bar
+
+
+def test_resume_before_it_is_wired_answers_409(client, finance, starshipit):
+    from app.console.wiring import resume_service
+
+    if resume_service() is not None:
+        pytest.skip("the resume service is wired in")
+    run_id = drifted_run(client, starshipit)
+    token = csrf_token(finance, "/reconciliations")
+
+    response = finance.post(f"/reconciliations/{run_id}/resume", data={"csrf_token": token})
+
+    assert response.status_code == 409

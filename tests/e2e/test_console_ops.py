@@ -225,3 +225,36 @@ def test_overview_shows_backlog_risks_demand_and_last_run(client, ops):
     assert "1 order</strong> pending for more than 3 days" in page
     assert "MUG" in page and "⚠ 3" in page
     assert "No reconciliation has run yet" in page
+
+
+def _discard_wired() -> bool:
+    from app.console.wiring import discard_service
+
+    return discard_service() is not None
+
+
+@pytest.mark.skipif(not _discard_wired(), reason="the discard service is not wired in yet")
+def test_discard_retires_a_parked_event_keeping_the_reason(client, ops):
+    post_event(client, shipped_event("evt-bad", 9, [("SKU-A", 1, 3)]))
+    token = csrf_token(ops, "/events")
+
+    response = ops.post(
+        "/events/discard",
+        data={"csrf_token": token, "event_id": "evt-bad", "reason": "test order, never shipped"},
+    )
+
+    assert response.status_code == 303
+    assert "evt-bad" not in _text(ops.get("/events"))
+
+
+@pytest.mark.skipif(_discard_wired(), reason="the discard service is wired in")
+def test_discard_before_it_is_wired_answers_409_and_changes_nothing(client, ops):
+    post_event(client, shipped_event("evt-bad", 9, [("SKU-A", 1, 3)]))
+    token = csrf_token(ops, "/events")
+
+    response = ops.post(
+        "/events/discard", data={"csrf_token": token, "event_id": "evt-bad", "reason": "x"}
+    )
+
+    assert response.status_code == 409
+    assert "evt-bad" in _text(ops.get("/events"))
