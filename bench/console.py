@@ -204,14 +204,12 @@ def timed(client, path: str, warmup: int, requests: int) -> tuple[float, float, 
     return statistics.median(samples), p95, status
 
 
-def pages(app, run_id: int, release_id: int) -> list[tuple[str, str]]:
-    client = app.test_client()
-    from tests.helpers import AUTH  # noqa: F401 - not needed: reads go through the console
+def _page_ids(app, run_id: int) -> tuple:
+    """A mid-list order (for a deep page), a drift row, an old movement of the hot SKU and
+    an order with allocations."""
+    import sqlalchemy as sa
 
-    del client
     with app.extensions["stockmirror"].db.read() as session:
-        import sqlalchemy as sa
-
         mid = session.execute(
             sa.text(
                 "SELECT order_date, id FROM orders ORDER BY order_date, id OFFSET 60000 LIMIT 1"
@@ -230,6 +228,11 @@ def pages(app, run_id: int, release_id: int) -> list[tuple[str, str]]:
                 "SELECT o.order_number FROM allocations a JOIN orders o ON o.id = a.order_pk LIMIT 1"
             )
         ).scalar()
+    return mid, drift_id, old_adjustment, picked
+
+
+def pages(app, run_id: int, release_id: int) -> list[tuple[str, str]]:
+    mid, drift_id, old_adjustment, picked = _page_ids(app, run_id)
     from app.console.queries import EPOCH
 
     cursor = f"d:{(mid[0] - EPOCH) // timedelta(microseconds=1)}~{mid[1]}"
@@ -349,6 +352,11 @@ def measure(url: str, run_id: int, args: argparse.Namespace) -> list[str]:
         p50, p95, status = timed(clients["finance"], path, 1, 5)
         extra.append((label, path, p50, p95, status))
         print(f"{label:80s} p50 {p50:7.1f} ms  p95 {p95:7.1f} ms  {status}", flush=True)
+    return report(rows, extra, facts_ms, args)
+
+
+def report(rows: list, extra: list, facts_ms: float, args: argparse.Namespace) -> list[str]:
+    """The RESULTS.md section."""
     worst = max(rows, key=lambda r: r[2])
     load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
