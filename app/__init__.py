@@ -39,4 +39,7 @@ def create_app(overrides: dict[str, Any] | None = None, settings: Settings | Non
     install_api_auth(app)
     webhooks.register(app)
     api.register(app)
+    from app import console
+
+    console.register(app, settings)
     return app

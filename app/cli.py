@@ -223,3 +223,6 @@ from app.operations_cli import locations, orders, picklist  # noqa: E402
 main.add_command(orders)
 main.add_command(picklist)
 main.add_command(locations)
+from app.users.cli import users  # noqa: E402
+
+main.add_command(users)

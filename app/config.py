@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 ALLOCATION_MODES = ("off", "manual", "auto")
 ALLOCATION_STRATEGIES = ("fifo", "fefo", "pick_face_first")
@@ -39,6 +40,15 @@ def _stored_secrets(instance: Path) -> dict[str, str]:
         return {}
     data = json.loads(path.read_text())
     return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise ConfigError(f"{name} must be 1 or 0, not {raw!r}")
 
 
 def _number(env: Mapping[str, str], name: str, default: Any, kind: type) -> Any:
@@ -180,6 +190,12 @@ class Settings:
     proxy_hops: int = 0
     retry_interval_seconds: int = 60
     metrics_multiproc_dir: str | None = None
+    # Console (web pages): the merchant's timezone for dates shown to people; Secure
+    # session cookies (behind HTTPS); the key that signs session cookies (None: generated
+    # once into the instance folder, see app.instance.ensure_secret_key).
+    timezone: str = "UTC"
+    secure_cookies: bool = False
+    secret_key: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -232,6 +248,9 @@ class Settings:
             proxy_hops=_number(env, "STOCKMIRROR_PROXY_HOPS", 0, int),
             retry_interval_seconds=_number(env, "STOCKMIRROR_RETRY_INTERVAL", 60, int),
             metrics_multiproc_dir=env.get("PROMETHEUS_MULTIPROC_DIR") or None,
+            timezone=env.get("STOCKMIRROR_TIMEZONE", "").strip() or "UTC",
+            secure_cookies=_flag(env, "STOCKMIRROR_SECURE_COOKIES"),
+            secret_key=env.get("STOCKMIRROR_SECRET_KEY") or stored.get("STOCKMIRROR_SECRET_KEY"),
         )
         settings.validate()
         return settings
@@ -270,6 +289,13 @@ class Settings:
             raise ConfigError("STOCKMIRROR_PROXY_HOPS must be 0 or more")
         if self.retry_interval_seconds < 1:
             raise ConfigError("STOCKMIRROR_RETRY_INTERVAL must be at least 1 second")
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(
+                f"STOCKMIRROR_TIMEZONE must be an IANA zone such as Pacific/Auckland, "
+                f"not {self.timezone!r}"
+            ) from None
 
     @property
     def is_sqlite(self) -> bool:

@@ -162,6 +162,19 @@ class Database:
         finally:
             session.close()
 
+    @contextmanager
+    def rehearse(self) -> Iterator[Session]:
+        """A write transaction that is always rolled back: to show what a change would
+        do (the console's repair preview) through the very code that would do it."""
+        session = self._sessions()
+        try:
+            with _storage_errors():
+                session.begin()
+            yield session
+        finally:
+            session.rollback()
+            session.close()
+
     def run(self, work: Callable[[Session], T], attempts: int = 5) -> T:
         """Run `work` in one write transaction, retrying deadlocks/serialization failures."""
         for attempt in range(1, attempts + 1):

@@ -24,6 +24,8 @@ from app.reconcile.models import (
     SchedulerRun,
     SchedulerSlot,
 )
+from app.reconcile.review_models import DriftFact, DriftNote
+from app.users.models import ConsoleSession, LoginThrottle, User
 from app.webhooks.models import EventConflict, InboxEvent
 
 metadata = Base.metadata
@@ -34,11 +36,15 @@ __all__ = [
     "Base",
     "Batch",
     "BundleComponent",
+    "ConsoleSession",
+    "DriftFact",
+    "DriftNote",
     "EventConflict",
     "ExpectedReceipt",
     "ExpectedReceiptLine",
     "InboxEvent",
     "Location",
+    "LoginThrottle",
     "Order",
     "OrderLine",
     "PickFaceLevel",
@@ -55,5 +61,6 @@ __all__ = [
     "Stocktake",
     "StocktakeLine",
     "TimelineEntry",
+    "User",
     "metadata",
 ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 
 
 def utcnow() -> datetime:
@@ -36,3 +36,15 @@ def isoformat(value: datetime | None) -> str | None:
     if value is None:
         return None
     return as_utc(value).isoformat().replace("+00:00", "Z")
+
+
+def local_text(value: datetime | None, zone: tzinfo, *, seconds: bool = False) -> str:
+    """A time as people read it in the merchant's zone: `2026-11-20 14:05` (no
+    microseconds, no ISO `T`); empty for None."""
+    if value is None:
+        return ""
+    return (
+        as_utc(value)
+        .astimezone(zone)
+        .strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+    )

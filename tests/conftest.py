@@ -142,3 +142,11 @@ def client(app: Flask) -> FlaskClient:
 def engine(app: Flask) -> sa.Engine:
     engine: sa.Engine = app.extensions["stockmirror"].db.engine
     return engine
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Keep each phase's report on the test item (browser tests screenshot failures)."""
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report

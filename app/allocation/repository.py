@@ -499,18 +499,30 @@ def shortages_for(
 ALLOCATABLE_STATUSES = ("PENDING", "RELEASED")
 
 
-def allocatable_clause(allocatable: bool) -> sa.ColumnElement[bool]:
-    """Orders that could be fully allocated now (all SKUs available), or not."""
+def allocatable_candidate_clause() -> sa.ColumnElement[bool]:
+    """Orders that may be allocatable: open, not fully allocated, with demand."""
     has_lines = sa.exists().where(
         OrderLine.order_pk == Order.id, OrderLine.quantity > 0, OrderLine.sku.is_not(None)
     )
-    short = short_rows_query().subquery("short")
-    no_short = ~sa.exists().where(short.c.order_pk == Order.id)
-    candidate = sa.and_(
+    return sa.and_(
         Order.status.in_(ALLOCATABLE_STATUSES), Order.allocation_status != "ALLOCATED", has_lines
     )
-    clause = sa.and_(candidate, no_short)
+
+
+def allocatable_clause(allocatable: bool) -> sa.ColumnElement[bool]:
+    """Orders that could be fully allocated now (all SKUs available), or not."""
+    short = short_rows_query().subquery("short")
+    no_short = ~sa.exists().where(short.c.order_pk == Order.id)
+    clause = sa.and_(allocatable_candidate_clause(), no_short)
     return clause if allocatable else sa.not_(clause)
+
+
+def allocatable_among(session: Session, candidate_pks: Sequence[int]) -> set[int]:
+    """Which of these candidate orders (see allocatable_candidate_clause) could be fully
+    allocated now: the same rule as allocatable_clause, checked for a batch of orders
+    (their demand only), so a page need not work out every order's shortages."""
+    short = shortages_for(session, candidate_pks)
+    return {pk for pk in candidate_pks if pk not in short}
 
 
 def lock_order(session: Session, account_id: str, order_id: int) -> Order | None:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
-import threading
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from flask import Blueprint, Response, current_app, render_template, stream_with_context
+from flask import Blueprint, current_app, render_template
 from flask.typing import ResponseReturnValue
 
 from app.api.bodies import RunDetail, RunPage, RunStarted
@@ -24,22 +26,19 @@ from app.api.openapi import Anything, operation
 from app.errors import ApiError
 from app.reconcile import queries, tracking
 from app.reconcile import scheduler as sched
-from app.reconcile.client import StarshipitClient, StarshipitNotConfigured, client_from_settings
+from app.reconcile.client import StarshipitNotConfigured, client_from_settings
+from app.reconcile.csv_response import drift_csv_response
 from app.reconcile.domain import CATEGORIES
 from app.reconcile.jobs import JOB_NAMES
+from app.reconcile.launch import launch_resume, launch_run
 from app.reconcile.models import ReconciliationRun
-from app.reconcile.report import csv_lines, run_json
+from app.reconcile.report import run_json
 from app.reconcile.service import (
-    Claim,
     RepairRefused,
     ResumeRefused,
     RunConflict,
     WindowError,
-    execute_run,
     repair_run,
-    resolve_window,
-    resume_run,
-    start_run,
 )
 from app.schemas import Strict, Text, Time
 
@@ -100,27 +99,17 @@ def _run_or_404(session: Any, run_id: int) -> Any:
     errors=(409,),
 )
 def create(query: dict[str, Any], body: dict[str, Any]) -> ResponseReturnValue:
-    settings = _settings()
     acct = body["account_id"] or query["account_id"]
-    client = _client(acct)
-    database = db()
-    try:
-        since, until = resolve_window(
-            database,
-            acct,
-            body["since"],
-            body["until"],
-            timedelta(minutes=settings.reconcile_overlap_minutes),
+    with _launch_errors():
+        run_id = launch_run(
+            db(),
+            _settings(),
+            account_id=acct,
+            since=body["since"],
+            until=body["until"],
+            trigger="api",
         )
-    except WindowError as error:
-        raise ApiError(str(error), 422, fields={error.field: [str(error)]}) from None
-    try:
-        claim = start_run(
-            database, account_id=acct, since=since, until=until, trigger="api", lease=_lease()
-        )
-    except RunConflict as conflict:
-        raise ApiError(str(conflict), 409, id=conflict.running_id) from None
-    return _execute(client, claim)
+    return _started(run_id)
 
 
 @bp.post("/reconciliations/<int:run_id>/resume")
@@ -134,47 +123,31 @@ def create(query: dict[str, Any], body: dict[str, Any]) -> ResponseReturnValue:
 def resume(run_id: int, query: dict[str, Any], body: dict[str, Any]) -> ResponseReturnValue:
     with db().read() as session:
         acct = _run_or_404(session, run_id).account_id
-    client = _client(acct)
+    with _launch_errors():
+        launch_resume(db(), _settings(), run_id, acct)
+    return _started(run_id)
+
+
+@contextmanager
+def _launch_errors() -> Iterator[None]:
+    """What starting or resuming a run can refuse, as API errors."""
     try:
-        claim = resume_run(db(), run_id, lease=_lease())
-    except LookupError as error:
-        raise ApiError(str(error), 404) from None
+        yield
+    except StarshipitNotConfigured as error:
+        raise ApiError(str(error), 503) from None
+    except WindowError as error:
+        raise ApiError(str(error), 422, fields={error.field: [str(error)]}) from None
     except ResumeRefused as error:
         raise ApiError(str(error), 409) from None
     except RunConflict as conflict:
         raise ApiError(str(conflict), 409, id=conflict.running_id) from None
-    return _execute(client, claim)
-
-
-def _client(acct: str, **kwargs: Any) -> StarshipitClient:
-    try:
-        return client_from_settings(_settings(), acct, **kwargs)
-    except LookupError as error:
+    except LookupError as error:  # an account the configuration does not know
         raise ApiError(str(error), 422, fields={"account_id": [str(error)]}) from None
-    except StarshipitNotConfigured as error:
-        raise ApiError(str(error), 503) from None
 
 
-def _lease() -> timedelta:
-    return timedelta(seconds=_settings().reconcile_lease_seconds)
-
-
-def _execute(client: StarshipitClient, claim: Claim) -> ResponseReturnValue:
-    """Run the claimed reconciliation (in a thread unless configured otherwise); 202."""
-    database, lease = db(), _lease()
-
-    def work() -> None:
-        try:
-            execute_run(database, client, claim, lease=lease)
-        except Exception:  # noqa: BLE001 - recorded on the run row as failed
-            log.warning("reconciliation %s failed (recorded on the run)", claim.run_id)
-
-    if _settings().reconcile_async:
-        threading.Thread(target=work, name=f"reconcile-{claim.run_id}", daemon=True).start()
-    else:
-        work()
-    with database.read() as session:
-        run = _run_or_404(session, claim.run_id)
+def _started(run_id: int) -> ResponseReturnValue:
+    with db().read() as session:
+        run = _run_or_404(session, run_id)
         return {"id": run.id, "status": run_json(run)["status"]}, 202
 
 
@@ -198,17 +171,9 @@ def get(run_id: int, query: dict[str, Any]) -> ResponseReturnValue:
 @bp.get("/reconciliations/<int:run_id>.csv")
 @operation("A run's drift rows as CSV", responses={200: "text/csv"}, errors=(404,))
 def get_csv(run_id: int, query: dict[str, Any]) -> ResponseReturnValue:
-    database = db()
-    with database.read() as session:
-        _run_or_404(session, run_id)
-    return Response(
-        stream_with_context(csv_lines(queries.drift_csv_values(database, run_id))),
-        mimetype="text/csv",
-        headers={
-            "Content-Disposition": f'attachment; filename="reconciliation-{run_id}.csv"',
-            "Content-Type": "text/csv; charset=utf-8",
-        },
-    )
+    with db().read() as session:
+        run = _run_or_404(session, run_id)
+    return drift_csv_response(db(), run, ZoneInfo(_settings().timezone))
 
 
 @bp.get("/reconciliations/<int:run_id>.html")
@@ -267,7 +232,12 @@ def retry_tracking(
     event_id: str, query: dict[str, Any], body: dict[str, Any]
 ) -> ResponseReturnValue:
     acct = query["account_id"]
-    client = _client(acct, max_retries=0)
+    try:
+        client = client_from_settings(_settings(), acct, max_retries=0)
+    except StarshipitNotConfigured as error:
+        raise ApiError(str(error), 503) from None
+    except LookupError as error:
+        raise ApiError(str(error), 422, fields={"account_id": [str(error)]}) from None
     try:
         outcome = tracking.process_tracking(
             db(),

@@ -145,6 +145,12 @@ class StockView:
     def flags(self) -> list[str]:
         return ["negative"] if self.on_hand < 0 else []
 
+    @property
+    def overallocated(self) -> bool:
+        """More units reserved than are on hand at some location (a count, a return to a
+        non-sellable place or a shipment took them after they were reserved)."""
+        return any(loc["allocated"] > loc["on_hand"] for loc in self.locations)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "sku": self.sku,

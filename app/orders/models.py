@@ -19,6 +19,8 @@ class Order(Base):
         sa.UniqueConstraint("account_id", "order_id"),
         sa.Index("ix_orders_account_number", "account_id", "order_number"),
         sa.Index("ix_orders_account_status_date", "account_id", "status", "order_date"),
+        # The console's order list: oldest first, keyset-paginated by (order_date, id).
+        sa.Index("ix_orders_account_date_id", "account_id", "order_date", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)

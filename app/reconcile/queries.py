@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from app.db import Database
 from app.reconcile import repository as repo
-from app.reconcile.models import ReconciliationDrift, ReconciliationRun
-from app.reconcile.report import csv_values, drift_json, run_json
+from app.reconcile.models import ReconciliationRun
+from app.reconcile.report import drift_json, run_json
 
 
 def find_run(session: Session, run_id: int) -> ReconciliationRun | None:
@@ -38,21 +37,3 @@ def run_with_drift(
 def drift_rows(session: Session, run_id: int, limit: int) -> tuple[int, list[dict[str, Any]]]:
     total = repo.drift_count(session, run_id)
     return total, [drift_json(d) for d in session.scalars(repo.drift_query(run_id).limit(limit))]
-
-
-def drift_csv_values(database: Database, run_id: int, page: int = 1000) -> Iterator[Any]:
-    """Every drift row of a run as CSV values, read in keyset pages (bounded memory,
-    short read transactions)."""
-    after = 0
-    while True:
-        with database.read() as session:
-            chunk = [
-                csv_values(d)
-                for d in session.scalars(
-                    repo.drift_query(run_id).where(ReconciliationDrift.id > after).limit(page)
-                )
-            ]
-        if not chunk:
-            return
-        after = chunk[-1][0]
-        yield from chunk

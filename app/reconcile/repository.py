@@ -328,22 +328,28 @@ def drift_count(session: Session, run_id: int) -> int:
 
 
 def repairable_after(
-    session: Session, run_id: int, categories: Sequence[str], after_id: int, limit: int
+    session: Session,
+    run_id: int,
+    categories: Sequence[str],
+    after_id: int,
+    limit: int,
+    *,
+    only: Sequence[int] | None = None,
 ) -> list[tuple[int, int | None]]:
-    """(row id, order_id) of the next repairable rows."""
-    return [
-        (int(r[0]), r[1])
-        for r in session.execute(
-            sa.select(ReconciliationDrift.id, ReconciliationDrift.order_id)
-            .where(
-                ReconciliationDrift.run_id == run_id,
-                ReconciliationDrift.category.in_(categories),
-                ReconciliationDrift.id > after_id,
-            )
-            .order_by(ReconciliationDrift.id)
-            .limit(limit)
+    """(row id, order_id) of the next repairable rows (of `only`, when given)."""
+    stmt = (
+        sa.select(ReconciliationDrift.id, ReconciliationDrift.order_id)
+        .where(
+            ReconciliationDrift.run_id == run_id,
+            ReconciliationDrift.category.in_(categories),
+            ReconciliationDrift.id > after_id,
         )
-    ]
+        .order_by(ReconciliationDrift.id)
+        .limit(limit)
+    )
+    if only is not None:
+        stmt = stmt.where(ReconciliationDrift.id.in_(sorted(set(only))))
+    return [(int(r[0]), r[1]) for r in session.execute(stmt)]
 
 
 def lock_drift_rows(session: Session, ids: Sequence[int]) -> list[ReconciliationDrift]:

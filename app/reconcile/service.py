@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -339,50 +339,77 @@ class RepairResult:
         return {"repaired": self.repaired, "orders": self.orders, "skipped": self.skipped}
 
 
-def repair_run(db: Database, run_id: int, *, actor: str | None = None) -> RepairResult:
+def repair_run(
+    db: Database,
+    run_id: int,
+    *,
+    actor: str | None = None,
+    only: Sequence[int] | None = None,
+) -> RepairResult:
     """Apply the report's repairable rows through apply_order_event (as order_shipped).
 
     Each order is one transaction. The synthesized event's id names the report row
     (`reconcile:<run>:<row>`), so its movements cite the report; rows are marked repaired
-    in the same transaction, so a second repair changes nothing.
+    in the same transaction, so a second repair changes nothing. `only` limits the repair
+    to these rows (what the console previewed).
     """
+    account_id = repairable_run(db, run_id)
+    actor = actor or f"reconcile:{run_id}"
+    result = RepairResult()
+    after = 0
+    while True:
+        with db.read() as session:
+            rows = repo.repairable_after(session, run_id, REPAIRABLE, after, 500, only=only)
+        if not rows:
+            return result
+        after = rows[-1][0]
+        for order_id, ids in group_by_order(rows).items():
+
+            def work(session: Session, o: int | None = order_id, i: list[int] = ids) -> Repaired:
+                return repair_order_rows(session, account_id, run_id, o, i, actor)
+
+            repaired, skipped, _ = db.run(work)
+            result.repaired += repaired
+            result.orders += 1 if repaired else 0
+            result.skipped.extend(skipped)
+
+
+def repairable_run(db: Database, run_id: int) -> str:
+    """The account of a run that may be repaired (LookupError, RepairRefused)."""
     with db.read() as session:
         run = repo.get_run(session, run_id)
         if run is None:
             raise LookupError(f"no reconciliation {run_id}")
         if run.status != "done":
             raise RepairRefused(f"reconciliation {run_id} is {run.status}; only done runs repair")
-        account_id = run.account_id
-    actor = actor or f"reconcile:{run_id}"
-    result = RepairResult()
-    after = 0
-    while True:
-        with db.read() as session:
-            rows = repo.repairable_after(session, run_id, REPAIRABLE, after, 500)
-        if not rows:
-            return result
-        after = rows[-1][0]
-        by_order: dict[int | None, list[int]] = {}
-        for row_id, order_id in rows:
-            by_order.setdefault(order_id, []).append(row_id)
-        for order_id, ids in by_order.items():
-            _repair_order(db, account_id, run_id, order_id, ids, actor, result)
+        return run.account_id
+
+
+def group_by_order(rows: Sequence[tuple[int, int | None]]) -> dict[int | None, list[int]]:
+    by_order: dict[int | None, list[int]] = {}
+    for row_id, order_id in rows:
+        by_order.setdefault(order_id, []).append(row_id)
+    return by_order
 
 
 class RepairRefused(Exception):
     pass
 
 
-def _repair_order(
-    db: Database,
+Repaired = tuple[int, list[dict[str, Any]], str | None]
+
+
+def repair_order_rows(
+    session: Session,
     account_id: str,
     run_id: int,
     order_id: int | None,
     ids: list[int],
     actor: str,
-    result: RepairResult,
-) -> None:
-    skipped: list[dict[str, Any]] = []  # per attempt: db.run may retry the work
+) -> Repaired:
+    """Repair one order's rows in the caller's transaction: (rows repaired, rows skipped
+    with the reason, the id of the event applied or None)."""
+    skipped: list[dict[str, Any]] = []
 
     def skip(rows: list[Any], reason: str) -> None:
         for r in rows:
@@ -396,45 +423,38 @@ def _repair_order(
                 }
             )
 
-    def work(session: Session) -> int:
-        skipped.clear()
-        rows = repo.lock_drift_rows(session, ids)
-        pending = [r for r in rows if r.repaired_at is None]
-        skip([r for r in rows if r.repaired_at is not None], "already repaired")
-        if not pending:
-            return 0
-        snap = next((r for r in pending if r.snapshot), None)
-        if snap is None or order_id is None or snap.snapshot_at is None:
-            skip(pending, "no Starshipit order detail was captured for this row")
-            return 0
-        event_id = f"reconcile:{run_id}:{pending[0].id}"
-        try:
-            event = order_event_from_starshipit(
-                snap.snapshot or {},
-                event_type="order_shipped",
-                event_id=event_id,
-                occurred_at=snap.snapshot_at,
-                account_id=account_id,
-                listed_as_shipped=True,  # every repairable row's order left Starshipit
-            )
-        except ValidationError as error:
-            skip(pending, f"Starshipit's order does not validate: {error.messages}")
-            return 0
-        try:
-            with session.begin_nested():
-                applied = apply_order_event(session, event, actor=actor)
-        except ParkEvent as error:
-            skip(pending, str(error))
-            return 0
-        if applied.outcome != "applied":
-            skip(pending, f"the mirror has newer information than this report ({applied.outcome})")
-            return 0
-        now = utcnow()
-        for r in pending:
-            r.repaired_at, r.repair_event_id = now, event_id
-        return len(pending)
-
-    repaired = db.run(work)
-    result.repaired += repaired
-    result.orders += 1 if repaired else 0
-    result.skipped.extend(skipped)
+    rows = repo.lock_drift_rows(session, ids)
+    pending = [r for r in rows if r.repaired_at is None]
+    skip([r for r in rows if r.repaired_at is not None], "already repaired")
+    if not pending:
+        return 0, skipped, None
+    snap = next((r for r in pending if r.snapshot), None)
+    if snap is None or order_id is None or snap.snapshot_at is None:
+        skip(pending, "no Starshipit order detail was captured for this row")
+        return 0, skipped, None
+    event_id = f"reconcile:{run_id}:{pending[0].id}"
+    try:
+        event = order_event_from_starshipit(
+            snap.snapshot or {},
+            event_type="order_shipped",
+            event_id=event_id,
+            occurred_at=snap.snapshot_at,
+            account_id=account_id,
+            listed_as_shipped=True,  # every repairable row's order left Starshipit
+        )
+    except ValidationError as error:
+        skip(pending, f"Starshipit's order does not validate: {error.messages}")
+        return 0, skipped, None
+    try:
+        with session.begin_nested():
+            applied = apply_order_event(session, event, actor=actor)
+    except ParkEvent as error:
+        skip(pending, str(error))
+        return 0, skipped, None
+    if applied.outcome != "applied":
+        skip(pending, f"the mirror has newer information than this report ({applied.outcome})")
+        return 0, skipped, None
+    now = utcnow()
+    for r in pending:
+        r.repaired_at, r.repair_event_id = now, event_id
+    return len(pending), skipped, event_id

@@ -141,9 +141,14 @@ def test_secrets_generate_prints_fresh_env_lines_stockmirror_accepts():
     second = CliRunner().invoke(main, ["secrets", "generate"])
     assert first.exit_code == 0 and first.stdout != second.stdout
     env = dict(line.split("=", 1) for line in first.stdout.splitlines())
-    assert set(env) == {"STOCKMIRROR_WEBHOOK_SECRETS", "STOCKMIRROR_API_TOKENS"}
+    assert set(env) == {
+        "STOCKMIRROR_WEBHOOK_SECRETS",
+        "STOCKMIRROR_API_TOKENS",
+        "STOCKMIRROR_SECRET_KEY",
+    }
     assert re.fullmatch(r"[0-9a-f]{64}", env["STOCKMIRROR_WEBHOOK_SECRETS"])
     assert re.fullmatch(r"[A-Za-z0-9_-]{43}", env["STOCKMIRROR_API_TOKENS"])
     settings = Settings.from_env(env)
     assert settings.webhook_secrets == (env["STOCKMIRROR_WEBHOOK_SECRETS"],)
     assert settings.api_tokens == (env["STOCKMIRROR_API_TOKENS"],)
+    assert settings.secret_key == env["STOCKMIRROR_SECRET_KEY"]

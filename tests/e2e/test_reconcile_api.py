@@ -9,6 +9,7 @@ import threading
 import pytest
 import responses
 
+from app.reconcile.report import CSV_COLUMNS
 from tests.conftest import make_test_app
 from tests.helpers import AUTH, ledger, post_event, shipped_event
 from tests.reconcile_fake import API_KEY, BASE, SUB_KEY, FakeStarshipit, full_order
@@ -89,19 +90,10 @@ def test_csv_report_is_rfc4180_with_formula_cells_escaped(client, starshipit):
     text = response.get_data(as_text=True)
     assert text.endswith("\r\n")
     rows = list(csv.reader(io.StringIO(text)))
-    assert rows[0][:9] == [
-        "id",
-        "run_id",
-        "category",
-        "order_id",
-        "order_number",
-        "sku",
-        "expected",
-        "actual",
-        "detail",
-    ]
-    assert rows[1][2] == "missing_shipment"
-    assert rows[1][4] == '\'=HYPERLINK("x")'
+    assert rows[0] == list(CSV_COLUMNS)
+    assert rows[1][2] == "Shipped in Starshipit, missing from the ledger"
+    assert rows[1][0] == '\'=HYPERLINK("x")'
+    assert rows[1][3:6] == ["2", "0", "2"]
     assert '"\'=HYPERLINK(""x"")"' in text  # quotes doubled inside a quoted field
 
 

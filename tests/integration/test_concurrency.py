@@ -139,6 +139,7 @@ def test_two_gunicorn_workers_lose_no_update_and_never_double_apply(gunicorn_ser
         for sku, qty, _ in items:
             expected[sku] -= qty
     deliveries = bodies + bodies[:20]  # a third of them redelivered
+
     def deliver(raw):
         response = requests.post(
             f"{gunicorn_server}/webhooks/starshipit/orders",

@@ -120,8 +120,7 @@ def test_shipping_facts_generic_plan_reads_products_and_balances_by_index(engine
         conn.exec_driver_sql("SET plan_cache_mode = force_generic_plan")
         conn.exec_driver_sql(f"PREPARE facts(text) AS {sql}")
         plan = "\n".join(
-            row[0]
-            for row in conn.exec_driver_sql("EXPLAIN EXECUTE facts('[\"SKU-1\", \"SKU-2\"]')")
+            row[0] for row in conn.exec_driver_sql('EXPLAIN EXECUTE facts(\'["SKU-1", "SKU-2"]\')')
         )
     assert "Index Scan using pk_products" in plan, plan
     assert "Index Scan using uq_stock_balances_sku_location_batch" in plan, plan
