@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import responses
 import sqlalchemy as sa
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
@@ -56,7 +57,13 @@ def browser(request, tmp_path: Path):
 
 
 def wait(browser, timeout: float = 15) -> WebDriverWait:
-    return WebDriverWait(browser, timeout)
+    """Wait for a condition; an element of the page being replaced (a form submitted, a
+    link followed) is looked up again instead of failing the test."""
+    return WebDriverWait(
+        browser,
+        timeout,
+        ignored_exceptions=(StaleElementReferenceException, NoSuchElementException),
+    )
 
 
 def sign_in(browser, server: str, email: str, path: str = "/") -> None:
