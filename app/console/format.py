@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from flask import Flask
 
 from app.config import Settings
+from app.reconcile.domain import effective_status
 from app.timeutil import local_text, parse_time, utcnow
 
 MINUS = "\u2212"  # a real minus sign reads better than a hyphen
@@ -119,6 +120,12 @@ def _time(value: datetime | str | None) -> datetime | None:
     return value
 
 
+def run_status(run: Any) -> str:
+    """A reconciliation run's status as people should see it: a `running` run whose lease
+    ran out (its process was killed) is `interrupted`, as the API says."""
+    return effective_status(run.status, run.lease_until, utcnow())
+
+
 def install(app: Flask, settings: Settings) -> None:
     zone = ZoneInfo(settings.timezone)
     app.jinja_env.filters.update(
@@ -129,6 +136,7 @@ def install(app: Flask, settings: Settings) -> None:
         money=money,
         plural=plural,
         ago=ago,
+        run_status=run_status,
         local=lambda value: local_text(_time(value), zone),
         local_seconds=lambda value: local_text(_time(value), zone, seconds=True),
     )

@@ -9,6 +9,7 @@ from flask.typing import ResponseReturnValue
 from app.config import Settings
 from app.console import charts, params
 from app.console.auth import acts_on, current_user, database
+from app.console.format import run_status
 from app.console.routes import bp
 from app.reconcile import review
 from app.reconcile.client import StarshipitNotConfigured
@@ -46,7 +47,7 @@ def _settings() -> Settings:
 def reconciliations() -> ResponseReturnValue:
     acct = params.text("account_id", max_len=100)
     listed = review.recent_runs(database(), acct, RUNS_SHOWN)
-    running = any(r.status == "running" for r in listed.runs)
+    running = any(run_status(r) == "running" for r in listed.runs)
     chart = charts.drift_history(list(reversed(listed.runs[:CHART_RUNS])), listed.values)
     return render_template(
         "console/reconciliations.html",
@@ -138,7 +139,7 @@ def reconciliation(run_id: int) -> ResponseReturnValue:
         category_words=CATEGORY_WORDS,
         states=REVIEW_STATES,
         state_words=STATE_WORDS,
-        refresh_seconds=3 if report.run.status == "running" else None,
+        refresh_seconds=3 if run_status(report.run) == "running" else None,
         can_act=current_user().may_act(RECONCILIATIONS),
         repairable=REPAIRABLE,
         resumable=RESUMABLE,

@@ -311,3 +311,42 @@ def test_resume_of_a_done_run_answers_409_and_changes_nothing(client, finance, s
 
     assert response.status_code == 409
     assert client.get(f"/api/reconciliations/{run_id}", headers=AUTH).json["status"] == "done"
+
+
+def test_a_run_whose_lease_ran_out_shows_interrupted_with_resume_in_the_list_and_on_its_page(
+    app, client, finance, starshipit, engine
+):
+    from datetime import UTC, datetime, timedelta
+
+    from app.reconcile.service import start_run
+    from app.timeutil import utcnow
+
+    db = app.extensions["stockmirror"].db
+    since = datetime(2026, 11, 19, tzinfo=UTC)
+    claim = start_run(
+        db, account_id="default", since=since, until=since + timedelta(days=3), trigger="cli"
+    )
+    with engine.begin() as conn:  # its process was killed: the lease is no longer renewed
+        conn.execute(
+            sa.text("UPDATE reconciliation_runs SET lease_until = :t"),
+            {"t": utcnow() - timedelta(seconds=1)},
+        )
+    assert client.get(f"/api/reconciliations/{claim.run_id}", headers=AUTH).json["status"] == (
+        "interrupted"
+    )
+    resume_action = f'action="/reconciliations/{claim.run_id}/resume"'
+
+    for path in ("/reconciliations", f"/reconciliations/{claim.run_id}"):
+        response = finance.get(path)
+        page = _text(response)
+        assert "Interrupted" in page, path
+        assert ">Running<" not in page and "<progress" not in page, path
+        assert resume_action in page, path
+        assert 'http-equiv="refresh"' not in page, path
+
+    token = csrf_token(finance, "/reconciliations")
+    resumed = finance.post(f"/reconciliations/{claim.run_id}/resume", data={"csrf_token": token})
+    assert resumed.status_code == 303
+    assert client.get(f"/api/reconciliations/{claim.run_id}", headers=AUTH).json["status"] == (
+        "done"
+    )
