@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -17,6 +17,7 @@ from app.console.auth import (
     safe_next,
     security_headers,
 )
+from app.inputrules import INT64, int_problem
 from app.users.service import sign_in, sign_out
 
 log = logging.getLogger(__name__)
@@ -29,6 +30,15 @@ bp = Blueprint(
 )
 bp.before_request(require_session)
 bp.after_request(security_headers)
+
+
+@bp.before_request
+def _ids_in_range() -> None:
+    """An id in the path beyond what the database stores (int64) names nothing: 404, not a
+    database overflow (a 500)."""
+    for value in (request.view_args or {}).values():
+        if isinstance(value, int) and int_problem(value, INT64):
+            abort(404)
 
 ERROR_WORDS = {
     400: ("Bad request", "The request could not be understood."),

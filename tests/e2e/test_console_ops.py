@@ -255,3 +255,23 @@ def test_discard_of_an_applied_event_answers_409_and_changes_nothing(client, ops
 
     assert response.status_code == 409
     assert client.get("/api/events/evt-ok", headers=AUTH).json["status"] == "applied"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/reconciliations/99999999999999999999999",
+        "/reconciliations/99999999999999999999999.csv",
+        "/reconciliations/1/drift/99999999999999999999999",
+        "/reconciliations/99999999999999999999999/repair",
+        "/releases/99999999999999999999999/picklist",
+        "/releases/99999999999999999999999/picklist.csv",
+        "/movements/9223372036854775808",
+    ],
+)
+def test_a_console_path_id_beyond_int64_is_404_not_a_500(app, path):
+    admin = signed_in(app, "admin")
+
+    response = admin.get(path)
+
+    assert response.status_code == 404, response.get_data(as_text=True)[:300]
