@@ -40,6 +40,7 @@ def _ids_in_range() -> None:
         if isinstance(value, int) and int_problem(value, INT64):
             abort(404)
 
+
 ERROR_WORDS = {
     400: ("Bad request", "The request could not be understood."),
     403: ("Not allowed", "Your role cannot do this. Ask an admin if you need it."),
