@@ -99,7 +99,13 @@ def seed(app: Any, rsps: responses.RequestsMock) -> dict[str, Any]:
 
 
 def shoot(browser: Any, url: str, out: Path, name: str, width: int) -> None:
-    browser.set_window_size(width, 900)
+    browser.set_window_size(max(width, 500), 900)
+    # Headless Chromium keeps windows at least 500 px wide: a narrower width must be
+    # emulated, or the shot is a 500 px layout cut at `width`.
+    browser.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": width, "height": 900, "deviceScaleFactor": 1, "mobile": width < 500},
+    )
     browser.get(url)
     height = browser.execute_script("return document.documentElement.scrollHeight")
     shot = browser.execute_cdp_cmd(

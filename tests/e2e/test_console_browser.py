@@ -234,3 +234,37 @@ def test_ops_cannot_repair_and_finance_cannot_release(app, client, browser, serv
         lambda b: "Not allowed" in page_text(b) and "/orders/release" in b.current_url
     )
     assert client.get("/api/orders/9", headers=AUTH).json["allocation_status"] == "UNALLOCATED"
+
+
+def test_at_390_px_wide_a_skus_stock_by_location_shows_every_figure_without_sideways_scrolling(
+    app, client, server, tmp_path
+):
+    make_user(app, "ops@example.com", "ops")
+    client.post(
+        "/api/movements",
+        json={"sku": "MUG", "quantity": 7, "type": "receipt", "reference": "r1"},
+        headers=AUTH,
+    )
+    phone = make_driver(tmp_path / "phone", width=390, height=844)
+    phone.implicitly_wait(0)
+    # Headless Chromium keeps windows at least 500 px wide: emulate the phone's viewport.
+    phone.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": True},
+    )
+    try:
+        sign_in(phone, server, "ops@example.com", "/stock/MUG")
+        wait(phone).until(ec.presence_of_element_located((By.XPATH, "//h2[.='By location']")))
+        cells = phone.find_elements(By.XPATH, "//h2[.='By location']/following::table[1]//td")
+        width = phone.execute_script("return document.documentElement.clientWidth")
+        rights = [
+            phone.execute_script("return arguments[0].getBoundingClientRect().right", c)
+            for c in cells
+        ]
+    finally:
+        phone.save_screenshot(str(tmp_path / "sku-390.png"))
+        phone.quit()
+
+    assert width == 390
+    assert len(cells) == 7
+    assert max(rights) <= width, f"cells end at {max(rights):.0f} px of {width} px"
