@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from html.parser import HTMLParser
+
 import pytest
 import sqlalchemy as sa
 
@@ -245,3 +247,65 @@ def starshipit():
 
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
         yield FakeStarshipit(rsps)
+
+
+class _Controls(HTMLParser):
+    """Form controls a person fills in, and the ids their labels name."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.controls: list[tuple[str, dict[str, str | None], bool]] = []
+        self.label_for: set[str] = set()
+        self._in_label = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        if tag == "label":
+            self._in_label += 1
+            if found.get("for"):
+                self.label_for.add(str(found["for"]))
+        elif tag in ("input", "select", "textarea") and found.get("type") not in (
+            "hidden",
+            "submit",
+            "button",
+        ):
+            self.controls.append((tag, found, self._in_label > 0))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "label":
+            self._in_label -= 1
+
+
+def test_every_input_on_every_console_page_has_a_label(app, client, starshipit):
+    run_id = drifted_run(client, starshipit)
+    admin = signed_in(app, "admin")
+    pages = ["/orders", "/orders?allocatable=1", "/orders/N-2", "/stock", "/stock/MUG", "/events"]
+    pages += ["/", "/reconciliations", f"/reconciliations/{run_id}"]
+    pages += [f"/reconciliations/{run_id}/repair"]
+    unlabelled = []
+    seen = 0
+    for path in pages:
+        response = admin.get(path)
+        assert response.status_code == 200, path
+        parsed = _Controls()
+        parsed.feed(response.get_data(as_text=True))
+        seen += len(parsed.controls)
+        unlabelled += [
+            (path, tag, attrs.get("name"))
+            for tag, attrs, inside_label in parsed.controls
+            if not inside_label
+            and attrs.get("id") not in parsed.label_for
+            and not attrs.get("aria-label")
+            and not attrs.get("aria-labelledby")
+        ]
+    anonymous = app.test_client()
+    parsed = _Controls()
+    parsed.feed(anonymous.get("/login").get_data(as_text=True))
+    unlabelled += [
+        (a.get("name"), t)
+        for t, a, inside in parsed.controls
+        if not inside and a.get("id") not in parsed.label_for
+    ]
+
+    assert seen > 20
+    assert unlabelled == []
