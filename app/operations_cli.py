@@ -111,11 +111,16 @@ def picklist(release_id: int, as_csv: bool, account_id: str) -> None:
     if as_csv:
         click.echo(picklist_csv(rows), nl=False)
         return
+    released = body["orders_released"]
     click.echo(
-        f"pick list of release {release_id} ({body['orders_released']} orders released "
-        f"{body['created_at']}): {len(rows)} lines"
+        f"pick list of release {release_id} ({_count(released, 'order')} released "
+        f"{body['created_at']}): {_count(len(rows), 'line')}"
     )
     click.echo(_table(rows))
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _row(line: dict[str, Any]) -> tuple[Any, ...]:

@@ -152,3 +152,16 @@ def test_secrets_generate_prints_fresh_env_lines_stockmirror_accepts():
     assert settings.webhook_secrets == (env["STOCKMIRROR_WEBHOOK_SECRETS"],)
     assert settings.api_tokens == (env["STOCKMIRROR_API_TOKENS"],)
     assert settings.secret_key == env["STOCKMIRROR_SECRET_KEY"]
+
+
+def test_a_pick_list_of_one_order_says_1_order_and_1_line_in_the_singular(client, database_url):
+    receive(client, "BOLT", 10)
+    create_order(client, 1, [("BOLT", 2)])
+    release_id = release_id_of(cli(database_url, "orders", "release", "1"))
+
+    table = cli(database_url, "picklist", str(release_id))
+
+    assert table.exit_code == 0
+    first = table.stdout.splitlines()[0]
+    assert f"pick list of release {release_id} (1 order released " in first
+    assert first.endswith("): 1 line")
