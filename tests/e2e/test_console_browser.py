@@ -236,6 +236,26 @@ def test_ops_cannot_repair_and_finance_cannot_release(app, client, browser, serv
     assert client.get("/api/orders/9", headers=AUTH).json["allocation_status"] == "UNALLOCATED"
 
 
+def _phone(tmp_path: Path):
+    phone = make_driver(tmp_path / "phone", width=390, height=844)
+    phone.implicitly_wait(0)
+    # Headless Chromium keeps windows at least 500 px wide: emulate the phone's viewport.
+    phone.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": True},
+    )
+    return phone
+
+
+def _cells_right_edge(phone, table_xpath: str) -> tuple[int, int, float]:
+    cells = phone.find_elements(By.XPATH, table_xpath + "//td")
+    width = phone.execute_script("return document.documentElement.clientWidth")
+    rights = [
+        phone.execute_script("return arguments[0].getBoundingClientRect().right", c) for c in cells
+    ]
+    return width, len(cells), max(rights)
+
+
 def test_at_390_px_wide_a_skus_stock_by_location_shows_every_figure_without_sideways_scrolling(
     app, client, server, tmp_path
 ):
@@ -245,26 +265,48 @@ def test_at_390_px_wide_a_skus_stock_by_location_shows_every_figure_without_side
         json={"sku": "MUG", "quantity": 7, "type": "receipt", "reference": "r1"},
         headers=AUTH,
     )
-    phone = make_driver(tmp_path / "phone", width=390, height=844)
-    phone.implicitly_wait(0)
-    # Headless Chromium keeps windows at least 500 px wide: emulate the phone's viewport.
-    phone.execute_cdp_cmd(
-        "Emulation.setDeviceMetricsOverride",
-        {"width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": True},
-    )
+    phone = _phone(tmp_path)
     try:
         sign_in(phone, server, "ops@example.com", "/stock/MUG")
         wait(phone).until(ec.presence_of_element_located((By.XPATH, "//h2[.='By location']")))
-        cells = phone.find_elements(By.XPATH, "//h2[.='By location']/following::table[1]//td")
-        width = phone.execute_script("return document.documentElement.clientWidth")
-        rights = [
-            phone.execute_script("return arguments[0].getBoundingClientRect().right", c)
-            for c in cells
-        ]
+        width, cells, right = _cells_right_edge(phone, "//h2[.='By location']/following::table[1]")
     finally:
         phone.save_screenshot(str(tmp_path / "sku-390.png"))
         phone.quit()
 
     assert width == 390
-    assert len(cells) == 7
-    assert max(rights) <= width, f"cells end at {max(rights):.0f} px of {width} px"
+    assert cells == 7
+    assert right <= width, f"cells end at {right:.0f} px of {width} px"
+
+
+def test_at_390_px_wide_a_pick_list_shows_every_column_without_sideways_scrolling(
+    app, client, server, tmp_path
+):
+    make_user(app, "ops@example.com", "ops")
+    client.post(
+        "/api/movements",
+        json={"sku": "MUG-LARGE-BLUE", "quantity": 9, "type": "receipt", "reference": "r1"},
+        headers=AUTH,
+    )
+    orders = [f"ORDER-WITH-A-LONG-NUMBER-{n}" for n in (1, 2, 3)]
+    for n, number in enumerate(orders, start=1):
+        body = shipped_event(f"c{n}", n, [("MUG-LARGE-BLUE", 2, None)], event_type="order_created")
+        body["order"]["order_number"] = number
+        post_event(client, body)
+    release = client.post("/api/releases", json={"order_ids": [1, 2, 3]}, headers=AUTH)
+    assert release.status_code == 200, release.json
+    phone = _phone(tmp_path)
+    try:
+        sign_in(
+            phone, server, "ops@example.com", f"/releases/{release.json['release_id']}/picklist"
+        )
+        wait(phone).until(ec.title_contains("Pick list for release"))
+        width, cells, right = _cells_right_edge(phone, "//table[contains(@class, 'picks')]")
+        page_width = phone.execute_script("return document.documentElement.scrollWidth")
+    finally:
+        phone.save_screenshot(str(tmp_path / "picklist-390.png"))
+        phone.quit()
+
+    assert cells == 6
+    assert page_width <= width, f"the page is {page_width} px wide on a {width} px screen"
+    assert right <= width, f"cells end at {right:.0f} px of {width} px"
