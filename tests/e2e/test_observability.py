@@ -257,3 +257,16 @@ def test_no_log_line_carries_a_secret_token_or_signature(client, caplog):
     assert "ev-1" in text
     for secret in (SECRET, TOKEN, sign(SECRET, raw)):
         assert secret not in text
+
+
+def test_every_metric_docs_operations_lists_is_served_by_metrics(client):
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "operations.md").read_text()
+    documented = set(re.findall(r"^\| `(stockmirror_[a-z_]+)(?:\{[^}]*\})?` \|", doc, re.M))
+    response = client.get("/metrics", headers=AUTH)
+    assert response.status_code == 200
+    served = set(re.findall(r"^# TYPE (\S+) ", response.get_data(as_text=True), re.M))
+
+    assert len(documented) == 9
+    assert documented - served == set()
