@@ -275,3 +275,19 @@ def test_a_console_path_id_beyond_int64_is_404_not_a_500(app, path):
     response = admin.get(path)
 
     assert response.status_code == 404, response.get_data(as_text=True)[:300]
+
+
+def test_order_page_marks_a_line_without_a_sku_as_not_stocked(client, ops):
+    body = shipped_event(
+        "c7", 7, [("MUG", 1, None), ("GIFTWRAP", 1, None)], event_type="order_created"
+    )
+    custom = body["order"]["items"][1]
+    del custom["sku"]
+    custom["description"] = "Gift wrapping"
+    assert post_event(client, body).json["status"] == "applied"
+
+    page = _text(ops.get("/orders/N-7"))
+
+    assert page.count("Not stocked") == 2  # the badge on the custom line, and its explanation
+    assert "Gift wrapping" in page
+    assert 'href="/stock/MUG"' in page
