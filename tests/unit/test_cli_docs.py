@@ -53,3 +53,18 @@ def test_the_documented_command_list_names_every_command_and_its_required_option
                 missing.append(f"{path} {param.opts[-1]}")
 
     assert missing == []
+
+
+def test_user_docs_carry_no_developer_references():
+    docs = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    found = [
+        (doc.name, hit.group(0))
+        for doc in docs
+        for hit in re.finditer(
+            r"CONTRACT|\bissue\s*#?\d*\b|\.\./shared|\bTODO\b|\bFIXME\b",
+            doc.read_text(encoding="utf-8"),
+            re.I,
+        )
+    ]
+
+    assert found == []
