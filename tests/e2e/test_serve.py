@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import socket
+import time
 from datetime import UTC, datetime
 
 import requests
@@ -62,11 +63,17 @@ def test_serve_runs_the_scheduled_jobs_in_its_process_and_says_what_to_paste_int
 
         # The retry job (every second here) runs inside this very process.
         server.wait_for(lambda stream, line: "job retry: done" in line)
-        runs = requests.get(
-            f"{base}/api/scheduler/runs?job=retry&status=done",
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=TIMEOUT,
-        ).json()
+        # The job logs "done" just before it records the run as done: poll for the record.
+        deadline = time.monotonic() + TIMEOUT
+        while True:
+            runs = requests.get(
+                f"{base}/api/scheduler/runs?job=retry&status=done",
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=TIMEOUT,
+            ).json()
+            if runs["total"] >= 1 or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
         assert runs["total"] >= 1
         assert all(r["scheduler"].endswith(f":{server.process.pid}") for r in runs["items"])
         server.wait_for(
