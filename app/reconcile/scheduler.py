@@ -110,8 +110,8 @@ class JobRunner:
                 self._record(job, slot, "skipped", detail)
                 return self._last("skipped", detail)
             record = self._work(job, work)
-            log.info("job %s: %s — %s", job, record.status, record.detail)
             self._finish(run_id, record.status, record.detail)
+            log.info("job %s: %s — %s", job, record.status, record.detail)  # once recorded
             self.last = record
             return record.status
 
