@@ -5,13 +5,26 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 
-PENDING = "PENDING"
-RELEASED = "RELEASED"
-PARTIALLY_SHIPPED = "PARTIALLY_SHIPPED"
-SHIPPED = "SHIPPED"
-CANCELLED = "CANCELLED"
-ORDER_STATUSES = (PENDING, RELEASED, PARTIALLY_SHIPPED, SHIPPED, CANCELLED)
+
+class OrderStatus(StrEnum):
+    """An order's status in the mirror (the values are what the database and API hold)."""
+
+    PENDING = "PENDING"
+    RELEASED = "RELEASED"
+    PARTIALLY_SHIPPED = "PARTIALLY_SHIPPED"
+    SHIPPED = "SHIPPED"
+    CANCELLED = "CANCELLED"
+
+
+# Module-level names kept for callers that import them (allocation, console).
+PENDING = OrderStatus.PENDING
+RELEASED = OrderStatus.RELEASED
+PARTIALLY_SHIPPED = OrderStatus.PARTIALLY_SHIPPED
+SHIPPED = OrderStatus.SHIPPED
+CANCELLED = OrderStatus.CANCELLED
+ORDER_STATUSES: tuple[str, ...] = tuple(OrderStatus)
 
 UNALLOCATED = "UNALLOCATED"
 ALLOCATED = "ALLOCATED"
@@ -163,18 +176,18 @@ def derive_status(
     deleted_is_newest: bool,
     allocated_units: int,
     nonstock_shipped: int = 0,
-) -> str:
+) -> OrderStatus:
     """CONTRACT §2: SHIPPED / PARTIALLY_SHIPPED when any unit shipped (stock units in the
     ledger, or units of non-stock lines by the newest shipped event); else CANCELLED when
     the newest event is order_deleted; else RELEASED when stock is allocated; else PENDING."""
     if nonstock_shipped > 0 or any(qty > 0 for qty in shipped_by_sku.values()):
         fully = fully_shipped(lines, shipped_by_sku, nonstock_shipped)
-        return SHIPPED if fully else PARTIALLY_SHIPPED
+        return OrderStatus.SHIPPED if fully else OrderStatus.PARTIALLY_SHIPPED
     if deleted_is_newest:
-        return CANCELLED
+        return OrderStatus.CANCELLED
     if allocated_units > 0:
-        return RELEASED
-    return PENDING
+        return OrderStatus.RELEASED
+    return OrderStatus.PENDING
 
 
 def lines_changed(old: Sequence[Line], new: Sequence[Line]) -> bool:
