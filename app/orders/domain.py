@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 
 class OrderStatus(StrEnum):
@@ -239,3 +240,71 @@ def check_shipped_lines(lines: Sequence[Line]) -> None:
                 f"line {number} ({line_label(line)}): quantity_shipped "
                 f"{line.quantity_shipped} exceeds quantity {line.quantity}"
             )
+
+
+# Timeline entries are stored as a kind and facts (JSON); timeline_text words them when
+# they are read. Entries other modules log as text (allocation, returns) keep their
+# detail and facts None.
+DELETED_TEXT = "order deleted in Starshipit"
+LINE_EVENT_KINDS = {"order_created": "created", "order_changed": "changed"}
+
+
+def lines_facts(event_type: str, lines: Sequence[Line]) -> dict[str, Any]:
+    """Facts of a created/changed/shipped entry: the event type and each line's item
+    and quantity."""
+    return {
+        "event_type": event_type,
+        "lines": [{"item": line_label(line), "quantity": line.quantity} for line in lines],
+    }
+
+
+def movement_facts(sku: str, quantity: int, location: str, movement_id: int) -> dict[str, Any]:
+    """Facts of a movement's entry (its kind is the movement type)."""
+    return {"sku": sku, "quantity": quantity, "location": location, "movement": movement_id}
+
+
+def stale_facts(
+    event_type: str, event_id: str, newer_event_id: str | None, newer_at: str | None
+) -> dict[str, Any]:
+    return {
+        "event_type": event_type,
+        "event_id": event_id,
+        "newer_event_id": newer_event_id,
+        "newer_at": newer_at,
+    }
+
+
+def _lines_text(lines: Sequence[Mapping[str, Any]]) -> str:
+    if not lines:
+        return "no lines"
+    parts = ", ".join(f"{x['item']} ×{x['quantity']}" for x in lines)
+    return f"{len(lines)} line{'s' if len(lines) != 1 else ''} ({parts})"
+
+
+def _stale_text(facts: Mapping[str, Any]) -> str:
+    text = f"{facts['event_type']} {facts['event_id']} ignored: older than"
+    if facts.get("newer_event_id") is not None:
+        return f"{text} {facts['newer_event_id']} ({facts['newer_at']})"
+    return f"{text} the current state"
+
+
+def timeline_text(kind: str, facts: Mapping[str, Any] | None, detail: str | None = None) -> str:
+    """How a timeline entry reads (API and console): the one place entries are worded."""
+    if facts is None:
+        return detail or ""
+    if kind == "status":
+        return f"{facts['from']} → {facts['to']}"
+    if kind == "deleted":
+        return DELETED_TEXT
+    if kind == "stale":
+        return _stale_text(facts)
+    if kind == "note":
+        return str(facts["text"])
+    if "lines" in facts:
+        return f"{facts['event_type']}: {_lines_text(facts['lines'])}"
+    if "movement" in facts:
+        return (
+            f"{kind} {facts['sku']} {int(facts['quantity']):+d} at {facts['location']}"
+            f" (movement {facts['movement']})"
+        )
+    return detail or ""

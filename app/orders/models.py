@@ -82,5 +82,8 @@ class TimelineEntry(Base):
     order_pk: Mapped[int] = mapped_column(sa.ForeignKey("orders.id", ondelete="CASCADE"))
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     kind: Mapped[str] = mapped_column(sa.String(40))
-    detail: Mapped[str] = mapped_column(sa.Text)
+    # Text of an entry logged as a sentence (allocation, returns); None when `facts`
+    # hold it (app.orders.domain.timeline_text words them when read).
+    detail: Mapped[str | None] = mapped_column(sa.Text)
+    facts: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON(none_as_null=True))
     event_id: Mapped[str | None] = mapped_column(sa.String(200))

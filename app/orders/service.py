@@ -20,11 +20,13 @@ from app.orders.domain import (
     check_shipped_lines,
     derive_status,
     is_newer,
-    line_label,
     lines_changed,
+    lines_facts,
+    movement_facts,
     nonstock_target,
     shipment_deltas,
     shipped_targets,
+    stale_facts,
 )
 from app.orders.models import Order
 from app.timeutil import isoformat
@@ -36,13 +38,6 @@ APPLIED, STALE, IGNORED = "applied", "stale", "ignored"
 class Applied:
     outcome: str
     order: Order
-
-
-def _summary(lines: tuple[Line, ...]) -> str:
-    if not lines:
-        return "no lines"
-    parts = ", ".join(f"{line_label(line)} ×{line.quantity}" for line in lines)
-    return f"{len(lines)} line{'s' if len(lines) != 1 else ''} ({parts})"
 
 
 def apply_order_event(
@@ -86,7 +81,7 @@ def apply_order_event(
                 order.order_number = event.order_number
             if is_newer(key, content_key):
                 outcome = IGNORED if already_deleted else APPLIED
-                timeline.append(_entry(at, "deleted", "order deleted in Starshipit", event))
+                timeline.append(_entry(at, "deleted", {}, event))
                 allocation.on_deleted(session, order)
         if outcome == STALE:
             timeline.append(_stale_entry(event, content_key or deleted_key))
@@ -115,11 +110,12 @@ def apply_order_event(
             deferred = repo.EventMovements(movements, at, event.event_id)
         else:
             for row in ledger.post_movements(session, movements).rows:
-                timeline.append(_entry(at, row.type, _movement_detail(row), event))
+                facts = movement_facts(row.sku, row.quantity, row.location, row.id)
+                timeline.append(_entry(at, row.type, facts, event))
         shipped = {sku: qty for sku, qty in target.items() if qty}
         order.nonstock_shipped = nonstock_target(event.lines)
         order.shipped_at, order.shipped_event_id = key.occurred_at, key.event_id
-        timeline.extend(_entry(at, "note", note, event) for note in event.notes)
+        timeline.extend(_entry(at, "note", {"text": note}, event) for note in event.notes)
         outcome = APPLIED
 
     content_newer = (
@@ -139,11 +135,7 @@ def apply_order_event(
         _apply_header(order, event)
         order.content_at, order.content_event_id = key.occurred_at, key.event_id
         lines = list(event.lines)
-        if event.event_type != "order_shipped":
-            kind = "created" if event.event_type == "order_created" else "changed"
-            timeline.append(_entry(at, kind, f"{event.event_type}: {_summary(event.lines)}", event))
-        else:
-            timeline.append(_entry(at, "shipped", f"order_shipped: {_summary(event.lines)}", event))
+        timeline.append(_lines_entry(event))
         outcome = APPLIED
         if had_lines and lines_changed(old_lines, lines):
             allocation.on_lines_changed(session, order)
@@ -152,7 +144,7 @@ def apply_order_event(
         if event.carries_content and outcome == STALE:
             timeline.append(_stale_entry(event, content_key or deleted_key))
         elif event.event_type == "order_shipped":
-            timeline.append(_entry(at, "shipped", f"order_shipped: {_summary(event.lines)}", event))
+            timeline.append(_lines_entry(event))
 
     final_content = EventKey.of(order.content_at, order.content_event_id)
     final_deleted = EventKey.of(order.deleted_at, order.deleted_event_id)
@@ -168,7 +160,8 @@ def apply_order_event(
     )
     if status != order.status or created:
         if not created:
-            timeline.append(_entry(at, "status", f"{order.status} → {status}", event))
+            change = {"from": str(order.status), "to": str(status)}
+            timeline.append(_entry(at, "status", change, event))
         order.status = status
     repo.save_order(session, order, timeline, new_lines=new_lines, movements=deferred)
     return Applied(outcome, order)
@@ -191,19 +184,24 @@ def _apply_header(order: Order, event: OrderEvent) -> None:
         order.packages = h["packages"]  # type: ignore[assignment]
 
 
-def _movement_detail(row: Any) -> str:
-    """How the timeline words a movement (orders' save_order words it so in SQL)."""
-    return f"{row.type} {row.sku} {row.quantity:+d} at {row.location} (movement {row.id})"
+def _entry(at: Any, kind: str, facts: dict[str, Any], event: OrderEvent) -> dict[str, Any]:
+    """A timeline entry as facts (app.orders.domain.timeline_text words it when read)."""
+    return {"at": at, "kind": kind, "facts": facts, "event_id": event.event_id}
 
 
-def _entry(at: Any, kind: str, detail: str, event: OrderEvent) -> dict[str, Any]:
-    return {"at": at, "kind": kind, "detail": detail, "event_id": event.event_id}
+_LINE_KINDS = {"order_created": "created", "order_changed": "changed", "order_shipped": "shipped"}
+
+
+def _lines_entry(event: OrderEvent) -> dict[str, Any]:
+    facts = lines_facts(event.event_type, event.lines)
+    return _entry(event.occurred_at, _LINE_KINDS[event.event_type], facts, event)
 
 
 def _stale_entry(event: OrderEvent, newer: EventKey | None) -> dict[str, Any]:
-    detail = f"{event.event_type} {event.event_id} ignored: older than"
-    if newer is not None:
-        detail += f" {newer.event_id} ({isoformat(newer.occurred_at)})"
-    else:
-        detail += " the current state"
-    return _entry(event.occurred_at, "stale", detail, event)
+    facts = stale_facts(
+        event.event_type,
+        event.event_id,
+        newer.event_id if newer is not None else None,
+        isoformat(newer.occurred_at) if newer is not None else None,
+    )
+    return _entry(event.occurred_at, "stale", facts, event)
