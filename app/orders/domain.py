@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -308,3 +308,77 @@ def timeline_text(kind: str, facts: Mapping[str, Any] | None, detail: str | None
             f" (movement {facts['movement']})"
         )
     return detail or ""
+
+
+APPLIED, STALE, IGNORED = "applied", "stale", "ignored"
+
+
+@dataclass(frozen=True)
+class OrderState:
+    """What deciding an event needs of the order as loaded: the (time, event_id) of the
+    newest event that carried lines, that shipped, and that deleted it."""
+
+    content: EventKey | None = None
+    shipped: EventKey | None = None
+    deleted: EventKey | None = None
+
+
+@dataclass(frozen=True)
+class EventPlan:
+    """What applying an order event does, decided from the loaded state alone."""
+
+    outcome: str  # APPLIED, STALE (older than what the order has) or IGNORED
+    record_deleted: bool = False  # the event becomes the order's newest deletion
+    cancel: bool = False  # the deletion is newer than the content: allocation lets go
+    ship: bool = False  # the ledger moves to the event's shipped targets
+    take_content: bool = False  # lines and header come from the event
+    stale_against: EventKey | None = None  # when stale: the newer event (None: the state)
+    after: OrderState = OrderState()  # the keys once the event is applied
+
+    @property
+    def stale(self) -> bool:
+        return self.outcome == STALE
+
+    @property
+    def log_lines(self) -> bool:
+        """Whether the timeline logs the event's lines (created / changed / shipped)."""
+        return self.take_content or self.ship
+
+    @property
+    def deleted_is_newest(self) -> bool:
+        deleted = self.after.deleted
+        return deleted is not None and is_newer(deleted, self.after.content)
+
+
+def _plan_deleted(state: OrderState, key: EventKey) -> EventPlan:
+    stale = EventPlan(STALE, stale_against=state.content or state.deleted, after=state)
+    if not is_newer(key, state.deleted):
+        return stale
+    after = OrderState(state.content, state.shipped, key)
+    if not is_newer(key, state.content):
+        return replace(stale, record_deleted=True, after=after)
+    already = state.deleted is not None and is_newer(state.deleted, state.content)
+    return EventPlan(
+        IGNORED if already else APPLIED, record_deleted=True, cancel=True, after=after
+    )
+
+
+def plan_event(state: OrderState, event_type: str, key: EventKey) -> EventPlan:
+    """CONTRACT §2, per event: a deletion counts when newer than the deletion and the
+    content the order has; a shipment when newer than the last shipment (the ledger then
+    moves to its targets); its lines, like a created/changed event's, when newer than the
+    content and (except for a shipment) than the deletion. Anything else is stale."""
+    if event_type == "order_deleted":
+        return _plan_deleted(state, key)
+    ship = event_type == "order_shipped" and is_newer(key, state.shipped)
+    take_content = (
+        event_type in CONTENT_EVENTS
+        and is_newer(key, state.content)
+        and (event_type == "order_shipped" or is_newer(key, state.deleted))
+    )
+    after = OrderState(
+        key if take_content else state.content, key if ship else state.shipped, state.deleted
+    )
+    if not (ship or take_content):
+        return EventPlan(STALE, stale_against=state.content or state.deleted, after=state)
+    return EventPlan(APPLIED, ship=ship, take_content=take_content, after=after)

@@ -227,22 +227,7 @@ def classify_shipped(
     at = synthetic_time(fetched_at, mirror.newest)
     diffs = _diffs(targets, mirror.shipped)
     if not diffs:
-        expected = expected_status(mirror, order)
-        if targets and mirror.status != expected:
-            return [
-                Drift(
-                    STATUS_MISMATCH,
-                    order_id,
-                    number or mirror.order_number,
-                    expected=expected,
-                    actual=mirror.status,
-                    detail=(
-                        f"ledger agrees with Starshipit's shipped units but the mirror says "
-                        f"{mirror.status} (Starshipit status {order.get('status')!r})"
-                    ),
-                )
-            ]
-        return []
+        return _status_drift(mirror, order, targets)
     nothing_shipped = not any(mirror.shipped.values())
     category = MISSING_SHIPMENT if nothing_shipped else QUANTITY_MISMATCH
     rows = []
@@ -266,6 +251,28 @@ def classify_shipped(
             )
         )
     return rows
+
+
+def _status_drift(
+    mirror: MirrorOrder, order: Mapping[str, Any], targets: Mapping[str, int]
+) -> list[Drift]:
+    """The ledger agrees with Starshipit's shipped units: drift only if the status does not."""
+    expected = expected_status(mirror, order)
+    if not targets or mirror.status == expected:
+        return []
+    return [
+        Drift(
+            STATUS_MISMATCH,
+            _int(order.get("order_id")),
+            order.get("order_number") or mirror.order_number,
+            expected=expected,
+            actual=mirror.status,
+            detail=(
+                f"ledger agrees with Starshipit's shipped units but the mirror says "
+                f"{mirror.status} (Starshipit status {order.get('status')!r})"
+            ),
+        )
+    ]
 
 
 def classify_unlisted(
