@@ -26,7 +26,7 @@ from app.api.common import AccountQuery, db
 from app.api.openapi import Anything, operation
 from app.api.orders import order_or_404
 from app.errors import ApiError
-from app.orders.domain import ALLOCATION_STATUSES, ORDER_STATUSES
+from app.orders.domain import ALLOCATION_STATUSES, ORDER_STATUSES, OrderStatus
 from app.orders.models import Order
 from app.schemas import Strict, StrictBool, StrictInt, Text
 
@@ -47,7 +47,8 @@ class ReleaseOneSchema(Strict):
 
 class FilterSchema(Strict):
     status = fields.List(
-        fields.String(validate=validate.OneOf(ORDER_STATUSES)), load_default=["PENDING"]
+        fields.String(validate=validate.OneOf(ORDER_STATUSES)),
+        load_default=[OrderStatus.PENDING.value],
     )
     allocation_status = fields.List(
         fields.String(validate=validate.OneOf(ALLOCATION_STATUSES)), load_default=[]

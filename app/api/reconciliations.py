@@ -28,7 +28,7 @@ from app.reconcile import queries, tracking
 from app.reconcile import scheduler as sched
 from app.reconcile.client import StarshipitNotConfigured, client_from_settings
 from app.reconcile.csv_response import drift_csv_response
-from app.reconcile.domain import CATEGORIES
+from app.reconcile.domain import CATEGORIES, DriftCategory
 from app.reconcile.jobs import JOB_NAMES
 from app.reconcile.launch import launch_resume, launch_run
 from app.reconcile.models import ReconciliationRun
@@ -49,13 +49,13 @@ bp = Blueprint(
 
 MAX_INLINE_DRIFT = 5000
 CATEGORY_MEANINGS = (
-    ("missing_shipment", "shipped in Starshipit, not in the ledger"),
-    ("unexpected_shipment", "in the ledger, not shipped in Starshipit"),
-    ("quantity_mismatch", "shipped units differ"),
-    ("unknown_order", "shipped in Starshipit, never mirrored"),
-    ("status_mismatch", "mirror status disagrees with Starshipit"),
-    ("negative_stock", "SKU below zero on hand"),
-    ("unshipped_missing", "unshipped in Starshipit, never mirrored"),
+    (DriftCategory.MISSING_SHIPMENT, "shipped in Starshipit, not in the ledger"),
+    (DriftCategory.UNEXPECTED_SHIPMENT, "in the ledger, not shipped in Starshipit"),
+    (DriftCategory.QUANTITY_MISMATCH, "shipped units differ"),
+    (DriftCategory.UNKNOWN_ORDER, "shipped in Starshipit, never mirrored"),
+    (DriftCategory.STATUS_MISMATCH, "mirror status disagrees with Starshipit"),
+    (DriftCategory.NEGATIVE_STOCK, "SKU below zero on hand"),
+    (DriftCategory.UNSHIPPED_MISSING, "unshipped in Starshipit, never mirrored"),
 )
 
 

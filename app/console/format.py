@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from flask import Flask
 
 from app.config import Settings
+from app.orders.domain import OrderStatus
 from app.reconcile.domain import effective_status
 from app.timeutil import local_text, parse_time, utcnow
 
@@ -18,11 +19,11 @@ MINUS = "\u2212"  # a real minus sign reads better than a hyphen
 
 # Codes as people say them (the code stays visible where scripts need it).
 WORDS = {
-    "PENDING": "Pending",
-    "RELEASED": "Released",
-    "PARTIALLY_SHIPPED": "Partly shipped",
-    "SHIPPED": "Shipped",
-    "CANCELLED": "Cancelled",
+    OrderStatus.PENDING: "Pending",
+    OrderStatus.RELEASED: "Released",
+    OrderStatus.PARTIALLY_SHIPPED: "Partly shipped",
+    OrderStatus.SHIPPED: "Shipped",
+    OrderStatus.CANCELLED: "Cancelled",
     "UNALLOCATED": "Not reserved",
     "ALLOCATED": "Reserved",
     "PARTIALLY_ALLOCATED": "Partly reserved",

@@ -21,7 +21,7 @@ from app.ledger.domain import SHIPMENT_TYPES
 from app.ledger.models import Product, StockBalance, StockMovement
 from app.ledger.service import StockView, stock_views
 from app.orders import repository as orders_repo
-from app.orders.domain import PARTIALLY_SHIPPED, PENDING, RELEASED
+from app.orders.domain import OrderStatus
 from app.orders.models import Order, OrderLine
 from app.orders.views import order_detail
 from app.reconcile import review_repository as review_repo
@@ -30,7 +30,7 @@ from app.timeutil import as_utc
 from app.webhooks import inbox
 from app.webhooks.models import InboxEvent
 
-OPEN_STAGES = (PENDING, RELEASED, PARTIALLY_SHIPPED)
+OPEN_STAGES = (OrderStatus.PENDING, OrderStatus.RELEASED, OrderStatus.PARTIALLY_SHIPPED)
 AGE_BUCKETS = (("under 1 day", 1), ("1–2 days", 3), ("3–6 days", 7), ("7 days or more", None))
 OLD_PENDING = timedelta(days=3)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -435,7 +435,7 @@ def overview(db: Database, account_id: str, now: datetime, demand_rows: int = 12
         if at_risk["old_pending"]:
             old = list(
                 session.scalars(
-                    orders_repo.orders_query(account_id, [PENDING], None)
+                    orders_repo.orders_query(account_id, [OrderStatus.PENDING], None)
                     .where(Order.order_date < now - OLD_PENDING)
                     .limit(5)
                 )
@@ -463,7 +463,7 @@ def overview(db: Database, account_id: str, now: datetime, demand_rows: int = 12
     return Overview(backlog, demand, at_risk, old, over, short, last, value, demand_at)
 
 
-SHORT = ((PENDING, RELEASED), (COULD_NOT_ALLOCATE, PARTIALLY_ALLOCATED))
+SHORT = ((OrderStatus.PENDING, OrderStatus.RELEASED), (COULD_NOT_ALLOCATE, PARTIALLY_ALLOCATED))
 
 
 def _open_orders(
@@ -472,7 +472,7 @@ def _open_orders(
     """Open orders per stage and age bucket, and the at-risk counts, from one grouped
     scan of (status, allocation status, age bucket). Old pending = pending for 3 days or
     more (the last two age buckets)."""
-    backlog = {stage: [0] * len(AGE_BUCKETS) for stage in OPEN_STAGES}
+    backlog: dict[str, list[int]] = {stage: [0] * len(AGE_BUCKETS) for stage in OPEN_STAGES}
     risk = {"old_pending": 0, "overallocated": 0, "short": 0}
     age = _age_case(now).label("age")
     rows = session.execute(
@@ -482,7 +482,7 @@ def _open_orders(
     )
     for stage, allocation, bucket, n in rows:
         backlog[stage][int(bucket)] += int(n)
-        if stage == PENDING and int(bucket) >= 2:
+        if stage == OrderStatus.PENDING and int(bucket) >= 2:
             risk["old_pending"] += int(n)
         if allocation == OVERALLOCATED:
             risk["overallocated"] += int(n)
@@ -520,7 +520,7 @@ def _demand_against_available(session: Any, account_id: str, limit: int) -> list
         .join(Order, Order.id == OrderLine.order_pk)
         .where(
             Order.account_id == account_id,
-            Order.status.in_((PENDING, RELEASED)),
+            Order.status.in_((OrderStatus.PENDING, OrderStatus.RELEASED)),
             OrderLine.sku.is_not(None),
         )
         .group_by(OrderLine.sku)

@@ -3,15 +3,29 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
+from enum import StrEnum
+from typing import Any
 
-PENDING = "PENDING"
-RELEASED = "RELEASED"
-PARTIALLY_SHIPPED = "PARTIALLY_SHIPPED"
-SHIPPED = "SHIPPED"
-CANCELLED = "CANCELLED"
-ORDER_STATUSES = (PENDING, RELEASED, PARTIALLY_SHIPPED, SHIPPED, CANCELLED)
+
+class OrderStatus(StrEnum):
+    """An order's status in the mirror (the values are what the database and API hold)."""
+
+    PENDING = "PENDING"
+    RELEASED = "RELEASED"
+    PARTIALLY_SHIPPED = "PARTIALLY_SHIPPED"
+    SHIPPED = "SHIPPED"
+    CANCELLED = "CANCELLED"
+
+
+# Module-level names kept for callers that import them (allocation, console).
+PENDING = OrderStatus.PENDING
+RELEASED = OrderStatus.RELEASED
+PARTIALLY_SHIPPED = OrderStatus.PARTIALLY_SHIPPED
+SHIPPED = OrderStatus.SHIPPED
+CANCELLED = OrderStatus.CANCELLED
+ORDER_STATUSES: tuple[str, ...] = tuple(OrderStatus)
 
 UNALLOCATED = "UNALLOCATED"
 ALLOCATED = "ALLOCATED"
@@ -163,18 +177,18 @@ def derive_status(
     deleted_is_newest: bool,
     allocated_units: int,
     nonstock_shipped: int = 0,
-) -> str:
+) -> OrderStatus:
     """CONTRACT §2: SHIPPED / PARTIALLY_SHIPPED when any unit shipped (stock units in the
     ledger, or units of non-stock lines by the newest shipped event); else CANCELLED when
     the newest event is order_deleted; else RELEASED when stock is allocated; else PENDING."""
     if nonstock_shipped > 0 or any(qty > 0 for qty in shipped_by_sku.values()):
         fully = fully_shipped(lines, shipped_by_sku, nonstock_shipped)
-        return SHIPPED if fully else PARTIALLY_SHIPPED
+        return OrderStatus.SHIPPED if fully else OrderStatus.PARTIALLY_SHIPPED
     if deleted_is_newest:
-        return CANCELLED
+        return OrderStatus.CANCELLED
     if allocated_units > 0:
-        return RELEASED
-    return PENDING
+        return OrderStatus.RELEASED
+    return OrderStatus.PENDING
 
 
 def lines_changed(old: Sequence[Line], new: Sequence[Line]) -> bool:
@@ -226,3 +240,145 @@ def check_shipped_lines(lines: Sequence[Line]) -> None:
                 f"line {number} ({line_label(line)}): quantity_shipped "
                 f"{line.quantity_shipped} exceeds quantity {line.quantity}"
             )
+
+
+# Timeline entries are stored as a kind and facts (JSON); timeline_text words them when
+# they are read. Entries other modules log as text (allocation, returns) keep their
+# detail and facts None.
+DELETED_TEXT = "order deleted in Starshipit"
+LINE_EVENT_KINDS = {"order_created": "created", "order_changed": "changed"}
+
+
+def lines_facts(event_type: str, lines: Sequence[Line]) -> dict[str, Any]:
+    """Facts of a created/changed/shipped entry: the event type and each line's item
+    and quantity."""
+    return {
+        "event_type": event_type,
+        "lines": [{"item": line_label(line), "quantity": line.quantity} for line in lines],
+    }
+
+
+def movement_facts(sku: str, quantity: int, location: str, movement_id: int) -> dict[str, Any]:
+    """Facts of a movement's entry (its kind is the movement type)."""
+    return {"sku": sku, "quantity": quantity, "location": location, "movement": movement_id}
+
+
+def stale_facts(
+    event_type: str, event_id: str, newer_event_id: str | None, newer_at: str | None
+) -> dict[str, Any]:
+    return {
+        "event_type": event_type,
+        "event_id": event_id,
+        "newer_event_id": newer_event_id,
+        "newer_at": newer_at,
+    }
+
+
+def _lines_text(lines: Sequence[Mapping[str, Any]]) -> str:
+    if not lines:
+        return "no lines"
+    parts = ", ".join(f"{x['item']} ×{x['quantity']}" for x in lines)
+    return f"{len(lines)} line{'s' if len(lines) != 1 else ''} ({parts})"
+
+
+def _stale_text(facts: Mapping[str, Any]) -> str:
+    text = f"{facts['event_type']} {facts['event_id']} ignored: older than"
+    if facts.get("newer_event_id") is not None:
+        return f"{text} {facts['newer_event_id']} ({facts['newer_at']})"
+    return f"{text} the current state"
+
+
+def timeline_text(kind: str, facts: Mapping[str, Any] | None, detail: str | None = None) -> str:
+    """How a timeline entry reads (API and console): the one place entries are worded."""
+    if facts is None:
+        return detail or ""
+    if kind == "status":
+        return f"{facts['from']} → {facts['to']}"
+    if kind == "deleted":
+        return DELETED_TEXT
+    if kind == "stale":
+        return _stale_text(facts)
+    if kind == "note":
+        return str(facts["text"])
+    if "lines" in facts:
+        return f"{facts['event_type']}: {_lines_text(facts['lines'])}"
+    if "movement" in facts:
+        return (
+            f"{kind} {facts['sku']} {int(facts['quantity']):+d} at {facts['location']}"
+            f" (movement {facts['movement']})"
+        )
+    return detail or ""
+
+
+APPLIED, STALE, IGNORED = "applied", "stale", "ignored"
+
+
+@dataclass(frozen=True)
+class OrderState:
+    """What deciding an event needs of the order as loaded: the (time, event_id) of the
+    newest event that carried lines, that shipped, and that deleted it."""
+
+    content: EventKey | None = None
+    shipped: EventKey | None = None
+    deleted: EventKey | None = None
+
+
+@dataclass(frozen=True)
+class EventPlan:
+    """What applying an order event does, decided from the loaded state alone."""
+
+    outcome: str  # APPLIED, STALE (older than what the order has) or IGNORED
+    record_deleted: bool = False  # the event becomes the order's newest deletion
+    cancel: bool = False  # the deletion is newer than the content: allocation lets go
+    ship: bool = False  # the ledger moves to the event's shipped targets
+    take_content: bool = False  # lines and header come from the event
+    stale_against: EventKey | None = None  # when stale: the newer event (None: the state)
+    after: OrderState = OrderState()  # the keys once the event is applied
+
+    @property
+    def stale(self) -> bool:
+        return self.outcome == STALE
+
+    @property
+    def log_lines(self) -> bool:
+        """Whether the timeline logs the event's lines (created / changed / shipped)."""
+        return self.take_content or self.ship
+
+    @property
+    def deleted_is_newest(self) -> bool:
+        deleted = self.after.deleted
+        return deleted is not None and is_newer(deleted, self.after.content)
+
+
+def _plan_deleted(state: OrderState, key: EventKey) -> EventPlan:
+    stale = EventPlan(STALE, stale_against=state.content or state.deleted, after=state)
+    if not is_newer(key, state.deleted):
+        return stale
+    after = OrderState(state.content, state.shipped, key)
+    if not is_newer(key, state.content):
+        return replace(stale, record_deleted=True, after=after)
+    already = state.deleted is not None and is_newer(state.deleted, state.content)
+    return EventPlan(
+        IGNORED if already else APPLIED, record_deleted=True, cancel=True, after=after
+    )
+
+
+def plan_event(state: OrderState, event_type: str, key: EventKey) -> EventPlan:
+    """CONTRACT §2, per event: a deletion counts when newer than the deletion and the
+    content the order has; a shipment when newer than the last shipment (the ledger then
+    moves to its targets); its lines, like a created/changed event's, when newer than the
+    content and (except for a shipment) than the deletion. Anything else is stale."""
+    if event_type == "order_deleted":
+        return _plan_deleted(state, key)
+    ship = event_type == "order_shipped" and is_newer(key, state.shipped)
+    take_content = (
+        event_type in CONTENT_EVENTS
+        and is_newer(key, state.content)
+        and (event_type == "order_shipped" or is_newer(key, state.deleted))
+    )
+    after = OrderState(
+        key if take_content else state.content, key if ship else state.shipped, state.deleted
+    )
+    if not (ship or take_content):
+        return EventPlan(STALE, stale_against=state.content or state.deleted, after=state)
+    return EventPlan(APPLIED, ship=ship, take_content=take_content, after=after)

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, BigIntPK, UTCDateTime
+from app.orders.domain import OrderStatus
 from app.timeutil import utcnow
 
 
@@ -28,7 +29,9 @@ class Order(Base):
     order_id: Mapped[int] = mapped_column(sa.BigInteger)
     order_number: Mapped[str | None] = mapped_column(sa.String(100))
     order_date: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    status: Mapped[str] = mapped_column(sa.String(20), default="PENDING")
+    status: Mapped[str] = mapped_column(
+        sa.String(20), default=OrderStatus.PENDING.value
+    )
     allocation_status: Mapped[str] = mapped_column(sa.String(24), default="UNALLOCATED")
     starshipit_status: Mapped[str | None] = mapped_column(sa.String(50))
     reference: Mapped[str | None] = mapped_column(sa.String(200))
@@ -79,5 +82,8 @@ class TimelineEntry(Base):
     order_pk: Mapped[int] = mapped_column(sa.ForeignKey("orders.id", ondelete="CASCADE"))
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     kind: Mapped[str] = mapped_column(sa.String(40))
-    detail: Mapped[str] = mapped_column(sa.Text)
+    # Text of an entry logged as a sentence (allocation, returns); None when `facts`
+    # hold it (app.orders.domain.timeline_text words them when read).
+    detail: Mapped[str | None] = mapped_column(sa.Text)
+    facts: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON(none_as_null=True))
     event_id: Mapped[str | None] = mapped_column(sa.String(200))

@@ -23,7 +23,7 @@ from app.db import (
 )
 from app.ledger import repository as ledger_repo
 from app.ledger.domain import NewMovement
-from app.orders.domain import Line, OrderEvent
+from app.orders.domain import Line, OrderEvent, OrderStatus
 from app.orders.models import Order, OrderLine, TimelineEntry
 from app.timeutil import utcnow
 
@@ -67,31 +67,31 @@ _INSERT_LINES = (
 )
 _PG_INSERT_LINES = _INSERT_LINES + _LINES_FROM_JSON
 _SAVE_LINES = f"lines AS ({_INSERT_LINES}{_LINES_FROM_JSON.replace('%(order_pk)s', '%(id)s')})"
-_INSERT_TIMELINE = "INSERT INTO order_timeline (order_pk, at, kind, detail, event_id)"
+_INSERT_TIMELINE = "INSERT INTO order_timeline (order_pk, at, kind, facts, event_id)"
 _UPDATE_ORDER = (
     f" UPDATE orders SET {', '.join(f'{name} = %({name})s' for name in _ORDER_MUTABLE)}"  # noqa: S608
     " WHERE id = %(id)s"
 )
 _PG_SAVE_ORDER = (
     f"WITH {_SAVE_LINES}, timeline AS ({_INSERT_TIMELINE}"  # noqa: S608
-    " SELECT %(id)s::bigint, at, kind, detail, event_id FROM json_to_recordset(%(timeline)s::json)"
-    f" AS t(at timestamptz, kind text, detail text, event_id text)){_UPDATE_ORDER}"
+    " SELECT %(id)s::bigint, at, kind, facts, event_id FROM json_to_recordset(%(timeline)s::json)"
+    f" AS t(at timestamptz, kind text, facts json, event_id text)){_UPDATE_ORDER}"
 )  # column names from the model; values are bound parameters
 # With the event's movements (ledger's pg_append_ctes before it): one timeline entry per
-# movement inserted, first, in movement order, worded as apply_order_event words them.
+# movement inserted, first, in movement order, with the facts apply_order_event gives
+# them (app.orders.domain.movement_facts).
 _MOVEMENT_ENTRIES = (
     "SELECT 0 AS part, m.id AS seq, %(moved_at)s::timestamptz AS at, m.type AS kind,"
-    " m.type || ' ' || m.sku || ' ' || CASE WHEN m.quantity >= 0 THEN '+' ELSE '' END"
-    " || m.quantity || ' at ' || m.location || ' (movement ' || m.id || ')' AS detail,"
-    " %(moved_event_id)s::text AS event_id FROM moved m"
+    " json_build_object('sku', m.sku, 'quantity', m.quantity, 'location', m.location,"
+    " 'movement', m.id) AS facts, %(moved_event_id)s::text AS event_id FROM moved m"
 )
 _SAVE_WITH_MOVEMENTS = (
     f", {_SAVE_LINES}, timeline AS ({_INSERT_TIMELINE}"  # noqa: S608
-    " SELECT %(id)s::bigint, at, kind, detail, event_id FROM ("
-    f"{_MOVEMENT_ENTRIES} UNION ALL SELECT 1, n, at, kind, detail, event_id"
+    " SELECT %(id)s::bigint, at, kind, facts, event_id FROM ("
+    f"{_MOVEMENT_ENTRIES} UNION ALL SELECT 1, n, at, kind, facts, event_id"
     " FROM ROWS FROM (json_to_recordset(%(timeline)s::json)"
-    " AS (at timestamptz, kind text, detail text, event_id text))"
-    " WITH ORDINALITY AS t(at, kind, detail, event_id, n)"
+    " AS (at timestamptz, kind text, facts json, event_id text))"
+    " WITH ORDINALITY AS t(at, kind, facts, event_id, n)"
     f") AS entries ORDER BY part, seq){_UPDATE_ORDER}"
 )
 
@@ -117,7 +117,7 @@ def _lock_order_statement(dialect: str) -> Any:
     upsert = dialect_insert(dialect, table).values(
         account_id=sa.bindparam("account_id"),
         order_id=sa.bindparam("order_id"),
-        status="PENDING",
+        status=OrderStatus.PENDING.value,
         allocation_status="UNALLOCATED",
         created_at=now,
         updated_at=now,
@@ -266,10 +266,20 @@ def replace_lines(session: Session, order_pk: int, event: OrderEvent, *, had_lin
 
 
 def add_timeline(session: Session, order_pk: int, entries: Sequence[dict[str, Any]]) -> None:
+    """Entries as facts (`facts`) or as text (`detail`: what allocation and returns log)."""
     if entries:
-        session.connection().execute(
-            sa.insert(table_of(TimelineEntry)), [{"order_pk": order_pk, **e} for e in entries]
-        )
+        rows = [
+            {
+                "order_pk": order_pk,
+                "at": e["at"],
+                "kind": e["kind"],
+                "detail": e.get("detail"),
+                "facts": e.get("facts"),
+                "event_id": e.get("event_id"),
+            }
+            for e in entries
+        ]
+        session.connection().execute(sa.insert(table_of(TimelineEntry)), rows)
 
 
 def timeline_of(session: Session, order_pk: int) -> list[TimelineEntry]:

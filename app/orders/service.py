@@ -3,7 +3,7 @@ and the ledger (webhooks, replays, tracking fetches, reconciliation repairs)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -17,19 +17,20 @@ from app.orders.domain import (
     EventKey,
     Line,
     OrderEvent,
+    OrderState,
     check_shipped_lines,
     derive_status,
-    is_newer,
-    line_label,
     lines_changed,
+    lines_facts,
+    movement_facts,
     nonstock_target,
+    plan_event,
     shipment_deltas,
     shipped_targets,
+    stale_facts,
 )
 from app.orders.models import Order
 from app.timeutil import isoformat
-
-APPLIED, STALE, IGNORED = "applied", "stale", "ignored"
 
 
 @dataclass
@@ -38,11 +39,36 @@ class Applied:
     order: Order
 
 
-def _summary(lines: tuple[Line, ...]) -> str:
-    if not lines:
-        return "no lines"
-    parts = ", ".join(f"{line_label(line)} ×{line.quantity}" for line in lines)
-    return f"{len(lines)} line{'s' if len(lines) != 1 else ''} ({parts})"
+@dataclass
+class _Writes:
+    """What applying one event has written or will write with the order (save_order)."""
+
+    session: Session
+    order: Order
+    event: OrderEvent
+    created: bool
+    timeline: list[dict[str, Any]] = field(default_factory=list)
+    movements: repo.EventMovements | None = None  # movements save_order writes
+    new_lines: OrderEvent | None = None  # lines save_order writes (an order that had none)
+    shipped: dict[str, int] | None = None  # the ledger's shipped units, once read
+
+    def current_shipped(self) -> dict[str, int]:
+        if self.shipped is None:
+            self.shipped = {} if self.created else ledger_repo.shipped_by_sku(
+                self.session, self.order.account_id, self.order.order_id
+            )
+        return self.shipped
+
+    def log(self, kind: str, facts: dict[str, Any]) -> None:
+        self.timeline.append(_entry(self.event.occurred_at, kind, facts, self.event))
+
+
+def state_of(order: Order) -> OrderState:
+    return OrderState(
+        content=EventKey.of(order.content_at, order.content_event_id),
+        shipped=EventKey.of(order.shipped_at, order.shipped_event_id),
+        deleted=EventKey.of(order.deleted_at, order.deleted_event_id),
+    )
 
 
 def apply_order_event(
@@ -52,7 +78,8 @@ def apply_order_event(
     actor: str = "starshipit",
     locked: tuple[Order, bool] | None = None,
 ) -> Applied:
-    """Apply one validated order event inside the caller's transaction.
+    """Apply one validated order event inside the caller's transaction: decide what it
+    does from the loaded order (app.orders.domain.plan_event), then write that.
 
     The order row is locked first (by the caller, who passes `locked` = lock_order's
     answer, or here), so concurrent events for one order apply one after another;
@@ -61,117 +88,87 @@ def apply_order_event(
     if event.event_type == "order_shipped":
         check_shipped_lines(event.lines)
     order, created = locked or repo.lock_order(session, event.account_id, event.order_id)
-    key = event.key
-    content_key = EventKey.of(order.content_at, order.content_event_id)
-    deleted_key = EventKey.of(order.deleted_at, order.deleted_event_id)
-    shipped_key = EventKey.of(order.shipped_at, order.shipped_event_id)
-    at = event.occurred_at
-    timeline: list[dict[str, Any]] = []
-    deferred: repo.EventMovements | None = None  # movements save_order writes
-    outcome = STALE
-
-    shipped: dict[str, int] | None = {} if created else None
-
-    def current_shipped() -> dict[str, int]:
-        nonlocal shipped
-        if shipped is None:
-            shipped = ledger_repo.shipped_by_sku(session, order.account_id, order.order_id)
-        return shipped
-
-    if event.event_type == "order_deleted":
-        if is_newer(key, deleted_key):
-            already_deleted = deleted_key is not None and is_newer(deleted_key, content_key)
-            order.deleted_at, order.deleted_event_id = key.occurred_at, key.event_id
-            if order.order_number is None and event.order_number:
-                order.order_number = event.order_number
-            if is_newer(key, content_key):
-                outcome = IGNORED if already_deleted else APPLIED
-                timeline.append(_entry(at, "deleted", "order deleted in Starshipit", event))
-                allocation.on_deleted(session, order)
-        if outcome == STALE:
-            timeline.append(_stale_entry(event, content_key or deleted_key))
-
-    if event.event_type == "order_shipped" and is_newer(key, shipped_key):
-        target = shipped_targets(event.lines)
-        deltas = shipment_deltas(target, current_shipped())
-        movements = shipment_movements(
-            session,
-            account_id=order.account_id,
-            order_id=order.order_id,
-            order_number=event.order_number or order.order_number,
-            event_id=event.event_id,
-            deltas=deltas,
-            actor=actor,
-            sources=allocation.shipment_sources(session, order),
-        )
-        # Consume the allocations before on hand drops, so the shipped units never show
-        # as over-allocated in between.
-        allocation.on_shipped(session, order, {sku: qty for sku, qty in target.items() if qty})
-        if (
-            movements
-            and not allocation.watches_balances(session)
-            and repo.saves_movements(session, order)
-        ):  # nothing looks at them before the end: written with the order, one statement
-            deferred = repo.EventMovements(movements, at, event.event_id)
-        else:
-            for row in ledger.post_movements(session, movements).rows:
-                timeline.append(_entry(at, row.type, _movement_detail(row), event))
-        shipped = {sku: qty for sku, qty in target.items() if qty}
-        order.nonstock_shipped = nonstock_target(event.lines)
-        order.shipped_at, order.shipped_event_id = key.occurred_at, key.event_id
-        timeline.extend(_entry(at, "note", note, event) for note in event.notes)
-        outcome = APPLIED
-
-    content_newer = (
-        event.carries_content
-        and is_newer(key, content_key)
-        and (event.event_type == "order_shipped" or is_newer(key, deleted_key))
-    )
-    lines: list[Line]
-    new_lines: OrderEvent | None = None
-    if content_newer:
-        had_lines = not created and content_key is not None
-        old_lines = repo.as_domain_lines(repo.lines_of(session, order.id)) if had_lines else []
+    state = state_of(order)
+    plan = plan_event(state, event.event_type, event.key)
+    w = _Writes(session, order, event, created)
+    if plan.record_deleted:
+        order.deleted_at, order.deleted_event_id = event.occurred_at, event.event_id
+        if order.order_number is None and event.order_number:
+            order.order_number = event.order_number
+    if plan.cancel:
+        w.log("deleted", {})
+        allocation.on_deleted(session, order)
+    if plan.ship:
+        _ship(w, actor)
+    had_lines = plan.take_content and not created and state.content is not None
+    old_lines = _lines(w) if had_lines else []
+    if plan.take_content:
         if had_lines or allocation.reads_lines(session, order):
             repo.replace_lines(session, order.id, event, had_lines=had_lines)
         else:  # nothing reads them before the end: written with the order row
-            new_lines = event
+            w.new_lines = event
         _apply_header(order, event)
-        order.content_at, order.content_event_id = key.occurred_at, key.event_id
-        lines = list(event.lines)
-        if event.event_type != "order_shipped":
-            kind = "created" if event.event_type == "order_created" else "changed"
-            timeline.append(_entry(at, kind, f"{event.event_type}: {_summary(event.lines)}", event))
-        else:
-            timeline.append(_entry(at, "shipped", f"order_shipped: {_summary(event.lines)}", event))
-        outcome = APPLIED
-        if had_lines and lines_changed(old_lines, lines):
-            allocation.on_lines_changed(session, order)
-    else:
-        lines = repo.as_domain_lines(repo.lines_of(session, order.id)) if not created else []
-        if event.carries_content and outcome == STALE:
-            timeline.append(_stale_entry(event, content_key or deleted_key))
-        elif event.event_type == "order_shipped":
-            timeline.append(_entry(at, "shipped", f"order_shipped: {_summary(event.lines)}", event))
-
-    final_content = EventKey.of(order.content_at, order.content_event_id)
-    final_deleted = EventKey.of(order.deleted_at, order.deleted_event_id)
-    deleted_is_newest = final_deleted is not None and is_newer(final_deleted, final_content)
-    if content_newer and not deleted_is_newest:
+        order.content_at, order.content_event_id = event.occurred_at, event.event_id
+    if plan.stale:
+        w.timeline.append(_stale_entry(event, plan.stale_against))
+    if plan.log_lines:
+        w.timeline.append(_lines_entry(event))
+    lines = list(event.lines) if plan.take_content else _lines(w)
+    if had_lines and lines_changed(old_lines, lines):
+        allocation.on_lines_changed(session, order)
+    if plan.take_content and not plan.deleted_is_newest:
         allocation.after_content(session, order)
     status = derive_status(
         lines,
-        current_shipped(),
-        deleted_is_newest=deleted_is_newest,
+        w.current_shipped(),
+        deleted_is_newest=plan.deleted_is_newest,
         allocated_units=allocation.allocated_units(session, order),
         nonstock_shipped=order.nonstock_shipped or 0,
     )
     if status != order.status or created:
         if not created:
-            timeline.append(_entry(at, "status", f"{order.status} → {status}", event))
+            w.log("status", {"from": str(order.status), "to": str(status)})
         order.status = status
-    repo.save_order(session, order, timeline, new_lines=new_lines, movements=deferred)
-    return Applied(outcome, order)
+    repo.save_order(session, order, w.timeline, new_lines=w.new_lines, movements=w.movements)
+    return Applied(plan.outcome, order)
+
+
+def _lines(w: _Writes) -> list[Line]:
+    """The order's lines as stored (none for an order this event created)."""
+    return [] if w.created else repo.as_domain_lines(repo.lines_of(w.session, w.order.id))
+
+
+def _ship(w: _Writes, actor: str) -> None:
+    """Move the ledger to the event's shipped targets (movements keyed by the event)."""
+    session, order, event = w.session, w.order, w.event
+    target = shipped_targets(event.lines)
+    movements = shipment_movements(
+        session,
+        account_id=order.account_id,
+        order_id=order.order_id,
+        order_number=event.order_number or order.order_number,
+        event_id=event.event_id,
+        deltas=shipment_deltas(target, w.current_shipped()),
+        actor=actor,
+        sources=allocation.shipment_sources(session, order),
+    )
+    # Consume the allocations before on hand drops, so the shipped units never show
+    # as over-allocated in between.
+    allocation.on_shipped(session, order, {sku: qty for sku, qty in target.items() if qty})
+    if (
+        movements
+        and not allocation.watches_balances(session)
+        and repo.saves_movements(session, order)
+    ):  # nothing looks at them before the end: written with the order, one statement
+        w.movements = repo.EventMovements(movements, event.occurred_at, event.event_id)
+    else:
+        for row in ledger.post_movements(session, movements).rows:
+            w.log(row.type, movement_facts(row.sku, row.quantity, row.location, row.id))
+    w.shipped = {sku: qty for sku, qty in target.items() if qty}
+    order.nonstock_shipped = nonstock_target(event.lines)
+    order.shipped_at, order.shipped_event_id = event.occurred_at, event.event_id
+    for note in event.notes:
+        w.log("note", {"text": note})
 
 
 def _apply_header(order: Order, event: OrderEvent) -> None:
@@ -191,19 +188,24 @@ def _apply_header(order: Order, event: OrderEvent) -> None:
         order.packages = h["packages"]  # type: ignore[assignment]
 
 
-def _movement_detail(row: Any) -> str:
-    """How the timeline words a movement (orders' save_order words it so in SQL)."""
-    return f"{row.type} {row.sku} {row.quantity:+d} at {row.location} (movement {row.id})"
+def _entry(at: Any, kind: str, facts: dict[str, Any], event: OrderEvent) -> dict[str, Any]:
+    """A timeline entry as facts (app.orders.domain.timeline_text words it when read)."""
+    return {"at": at, "kind": kind, "facts": facts, "event_id": event.event_id}
 
 
-def _entry(at: Any, kind: str, detail: str, event: OrderEvent) -> dict[str, Any]:
-    return {"at": at, "kind": kind, "detail": detail, "event_id": event.event_id}
+_LINE_KINDS = {"order_created": "created", "order_changed": "changed", "order_shipped": "shipped"}
+
+
+def _lines_entry(event: OrderEvent) -> dict[str, Any]:
+    facts = lines_facts(event.event_type, event.lines)
+    return _entry(event.occurred_at, _LINE_KINDS[event.event_type], facts, event)
 
 
 def _stale_entry(event: OrderEvent, newer: EventKey | None) -> dict[str, Any]:
-    detail = f"{event.event_type} {event.event_id} ignored: older than"
-    if newer is not None:
-        detail += f" {newer.event_id} ({isoformat(newer.occurred_at)})"
-    else:
-        detail += " the current state"
-    return _entry(event.occurred_at, "stale", detail, event)
+    facts = stale_facts(
+        event.event_type,
+        event.event_id,
+        newer.event_id if newer is not None else None,
+        isoformat(newer.occurred_at) if newer is not None else None,
+    )
+    return _entry(event.occurred_at, "stale", facts, event)

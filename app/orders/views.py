@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from app.ledger import repository as ledger_repo
 from app.orders import repository as repo
-from app.orders.domain import Line, distribute
+from app.orders.domain import Line, distribute, timeline_text
 from app.orders.models import Order
 from app.timeutil import isoformat
 
@@ -55,7 +55,12 @@ def order_detail(session: Session, order: Order) -> dict[str, Any]:
     ]
     body["shipped"] = dict(sorted(shipped.items()))
     body["timeline"] = [
-        {"at": isoformat(t.at), "kind": t.kind, "detail": t.detail, "event_id": t.event_id}
+        {
+            "at": isoformat(t.at),
+            "kind": t.kind,
+            "detail": timeline_text(t.kind, t.facts, t.detail),
+            "event_id": t.event_id,
+        }
         for t in repo.timeline_of(session, order.id)
     ]
     return body

@@ -6,32 +6,39 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from app.orders.domain import (
     Line,
-    fully_shipped,
+    OrderStatus,
+    derive_status,
     line_label,
     nonstock_target,
     shipped_targets,
 )
 
-MISSING_SHIPMENT = "missing_shipment"
-UNEXPECTED_SHIPMENT = "unexpected_shipment"
-QUANTITY_MISMATCH = "quantity_mismatch"
-UNKNOWN_ORDER = "unknown_order"
-STATUS_MISMATCH = "status_mismatch"
-NEGATIVE_STOCK = "negative_stock"
-UNSHIPPED_MISSING = "unshipped_missing"
-CATEGORIES = (
-    MISSING_SHIPMENT,
-    UNEXPECTED_SHIPMENT,
-    QUANTITY_MISMATCH,
-    UNKNOWN_ORDER,
-    STATUS_MISMATCH,
-    NEGATIVE_STOCK,
-    UNSHIPPED_MISSING,
-)
+
+class DriftCategory(StrEnum):
+    """What kind of difference a reconciliation found (values as stored and exported)."""
+
+    MISSING_SHIPMENT = "missing_shipment"
+    UNEXPECTED_SHIPMENT = "unexpected_shipment"
+    QUANTITY_MISMATCH = "quantity_mismatch"
+    UNKNOWN_ORDER = "unknown_order"
+    STATUS_MISMATCH = "status_mismatch"
+    NEGATIVE_STOCK = "negative_stock"
+    UNSHIPPED_MISSING = "unshipped_missing"
+
+
+MISSING_SHIPMENT = DriftCategory.MISSING_SHIPMENT
+UNEXPECTED_SHIPMENT = DriftCategory.UNEXPECTED_SHIPMENT
+QUANTITY_MISMATCH = DriftCategory.QUANTITY_MISMATCH
+UNKNOWN_ORDER = DriftCategory.UNKNOWN_ORDER
+STATUS_MISMATCH = DriftCategory.STATUS_MISMATCH
+NEGATIVE_STOCK = DriftCategory.NEGATIVE_STOCK
+UNSHIPPED_MISSING = DriftCategory.UNSHIPPED_MISSING
+CATEGORIES: tuple[str, ...] = tuple(DriftCategory)
 # Rows a repair applies (CONTRACT §4); everything else is for people to resolve.
 REPAIRABLE = (MISSING_SHIPMENT, UNKNOWN_ORDER, QUANTITY_MISMATCH)
 
@@ -40,10 +47,6 @@ REPAIRABLE = (MISSING_SHIPMENT, UNKNOWN_ORDER, QUANTITY_MISMATCH)
 NOT_SHIPPED_STATUSES = frozenset(
     {"unshipped", "saved", "new", "pending", "onhold", "on hold", "cancelled", "deleted"}
 )
-
-SHIPPED = "SHIPPED"
-PARTIALLY_SHIPPED = "PARTIALLY_SHIPPED"
-CANCELLED = "CANCELLED"
 
 # A synthesized event (repair, tracking fetch, poll) must sort after what the mirror has.
 NEWER_BY = timedelta(milliseconds=1)
@@ -66,9 +69,8 @@ class MirrorOrder:
     def consistently_shipped(self) -> bool:
         """Mirror says SHIPPED and the ledger shipped exactly the stock lines (quantity-0
         and non-stock lines create no demand): no detail needed."""
-        return self.status == SHIPPED and {k: v for k, v in self.shipped.items() if v} == dict(
-            self.demand
-        )
+        shipped = {k: v for k, v in self.shipped.items() if v}
+        return self.status == OrderStatus.SHIPPED and shipped == dict(self.demand)
 
     @property
     def nonstock_done(self) -> bool:
@@ -77,7 +79,7 @@ class MirrorOrder:
 
 @dataclass(frozen=True)
 class Drift:
-    category: str
+    category: DriftCategory
     order_id: int | None = None
     order_number: str | None = None
     sku: str | None = None
@@ -165,14 +167,22 @@ def _units_text(order: Mapping[str, Any], targets: Mapping[str, int]) -> str:
     return ", ".join(parts) or "no units"
 
 
-def expected_status(mirror: MirrorOrder, order: Mapping[str, Any]) -> str:
+def expected_status(mirror: MirrorOrder, order: Mapping[str, Any]) -> OrderStatus:
     """The status the mirror should show for Starshipit's shipped order, by the mirror's
-    own rule (orders.domain.fully_shipped) over Starshipit's stock lines. Non-stock lines
-    never count as drift: they are taken as the mirror has them."""
+    own rule (orders.domain.derive_status) over Starshipit's stock lines and shipped
+    units. Non-stock lines never count as drift: they are taken as the mirror has them
+    (its non-stock demand and what its newest shipped event says left)."""
     lines = shipped_lines(order, listed_as_shipped=True)
     stock_lines = [x for x in lines if x.stock]
-    fully = fully_shipped(stock_lines, shipped_targets(lines)) and mirror.nonstock_done
-    return SHIPPED if fully else PARTIALLY_SHIPPED
+    if mirror.nonstock_demand > 0:
+        stock_lines.append(Line(sku=None, quantity=mirror.nonstock_demand))
+    return derive_status(
+        stock_lines,
+        shipped_targets(lines),
+        deleted_is_newest=False,
+        allocated_units=0,
+        nonstock_shipped=mirror.nonstock_shipped,
+    )
 
 
 def synthetic_time(fetched_at: datetime, newest_in_mirror: datetime | None) -> datetime:
@@ -217,22 +227,7 @@ def classify_shipped(
     at = synthetic_time(fetched_at, mirror.newest)
     diffs = _diffs(targets, mirror.shipped)
     if not diffs:
-        expected = expected_status(mirror, order)
-        if targets and mirror.status != expected:
-            return [
-                Drift(
-                    STATUS_MISMATCH,
-                    order_id,
-                    number or mirror.order_number,
-                    expected=expected,
-                    actual=mirror.status,
-                    detail=(
-                        f"ledger agrees with Starshipit's shipped units but the mirror says "
-                        f"{mirror.status} (Starshipit status {order.get('status')!r})"
-                    ),
-                )
-            ]
-        return []
+        return _status_drift(mirror, order, targets)
     nothing_shipped = not any(mirror.shipped.values())
     category = MISSING_SHIPMENT if nothing_shipped else QUANTITY_MISMATCH
     rows = []
@@ -256,6 +251,28 @@ def classify_shipped(
             )
         )
     return rows
+
+
+def _status_drift(
+    mirror: MirrorOrder, order: Mapping[str, Any], targets: Mapping[str, int]
+) -> list[Drift]:
+    """The ledger agrees with Starshipit's shipped units: drift only if the status does not."""
+    expected = expected_status(mirror, order)
+    if not targets or mirror.status == expected:
+        return []
+    return [
+        Drift(
+            STATUS_MISMATCH,
+            _int(order.get("order_id")),
+            order.get("order_number") or mirror.order_number,
+            expected=expected,
+            actual=mirror.status,
+            detail=(
+                f"ledger agrees with Starshipit's shipped units but the mirror says "
+                f"{mirror.status} (Starshipit status {order.get('status')!r})"
+            ),
+        )
+    ]
 
 
 def classify_unlisted(
@@ -317,7 +334,7 @@ def classify_unshipped(mirror: MirrorOrder | None, order: Mapping[str, Any]) -> 
             )
         ]
     shipped = sum(mirror.shipped.values())
-    if mirror.status == CANCELLED or (mirror.status == SHIPPED and shipped):
+    if mirror.status == OrderStatus.CANCELLED or (mirror.status == OrderStatus.SHIPPED and shipped):
         # A mirror SHIPPED by non-stock units alone is not drift (no stock moved).
         return [
             Drift(

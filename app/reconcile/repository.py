@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.db import insert_for
+from app.ledger.domain import SHIPMENT_TYPES
 from app.ledger.models import StockBalance, StockMovement
 from app.orders.domain import Line, demand_by_sku, nonstock_demand
 from app.orders.models import Order, OrderLine
@@ -25,8 +26,6 @@ from app.reconcile.models import (
 )
 from app.timeutil import utcnow
 from app.webhooks.models import InboxEvent
-
-SHIPMENT_TYPES = ("shipment", "shipment_reversal")
 
 
 def create_run(

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from app.db import Database
 from app.failures import is_unavailable, short_reason
 from app.orders import repository as orders_repo
-from app.orders.domain import SHIPPED, ParkEvent
+from app.orders.domain import OrderStatus, ParkEvent
 from app.orders.models import Order
 from app.orders.service import apply_order_event
 from app.reconcile import repository as repo
@@ -123,7 +123,7 @@ def receive_tracking(
             status, reason = "ignored", "label cancelled: nothing shipped"
         else:
             order = orders_repo.find_order_by_number(session, account_id, order_number)
-            if order is not None and order.status == SHIPPED:
+            if order is not None and order.status == OrderStatus.SHIPPED:
                 status, reason = "ignored", "the mirror already has the order fully shipped"
         pk = _insert_work(
             session,

@@ -21,7 +21,7 @@ from app.reconcile.domain import (
 )
 from app.timeutil import parse_time
 
-CATEGORY_WORDS = {
+CATEGORY_WORDS: dict[str, str] = {
     MISSING_SHIPMENT: "Shipped in Starshipit, missing from the ledger",
     UNEXPECTED_SHIPMENT: "In the ledger, not shipped in Starshipit",
     QUANTITY_MISMATCH: "Shipped quantity differs",

@@ -233,6 +233,22 @@ def _plain_event_or_refer(doc: Any) -> OrderEvent:
         _text(order_number, _ORDER_NUMBER)
     elif event_type != "order_deleted":
         raise _Refer  # required for content events
+    header = _plain_header(order)
+    lines, details = _plain_items(order, event_type)
+    return OrderEvent(
+        event_id=event_id,
+        event_type=event_type,
+        occurred_at=occurred_at,
+        account_id=account_id,
+        order_id=order_id,
+        order_number=order_number,
+        lines=tuple(lines),
+        header=header,
+        line_details=tuple(details),
+    )
+
+
+def _plain_header(order: dict[str, Any]) -> dict[str, Any]:
     header: dict[str, Any] = {}
     for name, length in _HEADER_TEXT:
         if name in order:
@@ -249,6 +265,12 @@ def _plain_event_or_refer(doc: Any) -> OrderEvent:
                 raise _Refer
             packages = [_optional_dict(p, nullable=False) for p in packages]
         header["packages"] = packages
+    return {k: header[k] for k in _HEADER_FIELDS if k in header}  # the schemas' key order
+
+
+def _plain_items(
+    order: dict[str, Any], event_type: str
+) -> tuple[list[Line], list[dict[str, Any]]]:
     items = order.get("items")
     if items is None:
         if event_type != "order_deleted":
@@ -276,18 +298,7 @@ def _plain_event_or_refer(doc: Any) -> OrderEvent:
             )
         )
         details.append({"weight": _weight(item.get("weight")), "value": _value(item.get("value"))})
-    header = {k: header[k] for k in _HEADER_FIELDS if k in header}  # the schemas' key order
-    return OrderEvent(
-        event_id=event_id,
-        event_type=event_type,
-        occurred_at=occurred_at,
-        account_id=account_id,
-        order_id=order_id,
-        order_number=order_number,
-        lines=tuple(lines),
-        header=header,
-        line_details=tuple(details),
-    )
+    return lines, details
 
 
 def _text(value: Any, rule: _TextRule) -> str:

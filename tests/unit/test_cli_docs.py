@@ -56,7 +56,11 @@ def test_the_documented_command_list_names_every_command_and_its_required_option
 
 
 def test_user_docs_carry_no_developer_references():
-    docs = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    # docs/architecture.md is the developers' map of the code; every other page is for users.
+    docs = [
+        ROOT / "README.md",
+        *sorted(p for p in (ROOT / "docs").glob("*.md") if p.name != "architecture.md"),
+    ]
     found = [
         (doc.name, hit.group(0))
         for doc in docs
