@@ -17,7 +17,6 @@ from app.db import (
     pg_driver,
     pg_execute,
     pg_json,
-    pg_rows,
     prepared,
     table_of,
 )
@@ -54,7 +53,6 @@ def pg_lock_order_sql(gate: str = "", first: str = "") -> str:
     )  # noqa: S608 - column names from the model; values are bound parameters
 
 
-_PG_LOCK_ORDER = pg_lock_order_sql()
 _LINES_FROM_JSON = (
     " SELECT %(order_pk)s::bigint, line_no, item_id, sku, description, quantity, 0, weight, value"
     " FROM ROWS FROM (json_to_recordset(%(lines)s::json) AS (item_id bigint, sku text,"
@@ -65,7 +63,6 @@ _INSERT_LINES = (
     "INSERT INTO order_lines"
     " (order_pk, line_no, item_id, sku, description, quantity, quantity_allocated, weight, value)"
 )
-_PG_INSERT_LINES = _INSERT_LINES + _LINES_FROM_JSON
 _SAVE_LINES = f"lines AS ({_INSERT_LINES}{_LINES_FROM_JSON.replace('%(order_pk)s', '%(id)s')})"
 _INSERT_TIMELINE = "INSERT INTO order_timeline (order_pk, at, kind, facts, event_id)"
 _UPDATE_ORDER = (
@@ -134,11 +131,10 @@ def lock_order(session: Session, account_id: str, order_id: int) -> tuple[Order,
 
     One round trip: INSERT … ON CONFLICT DO UPDATE … RETURNING locks the row on
     PostgreSQL (concurrent events for one order queue here); SQLite's BEGIN IMMEDIATE
-    already serialises writers. Returns (order, created).
+    already serialises writers. Returns (order, created). (Webhook ingest on PostgreSQL
+    locks the order in the statement that stores its event: store_event_and_lock_order.)
     """
     params = {"account_id": account_id, "order_id": order_id, "now": utcnow()}
-    if pg_driver(session) is not None:
-        return adopt_locked_order(session, pg_rows(session, _PG_LOCK_ORDER, params)[0])
     stmt = prepared(session, "orders.lock_order", _lock_order_statement)
     order = session.scalars(stmt, params, execution_options={"populate_existing": True}).one()
     return order, _is_new(order)
@@ -149,11 +145,11 @@ def _is_new(order: Order) -> bool:
 
 
 def adopt_locked_order(session: Session, row: Any, *, attach: bool = True) -> tuple[Order, bool]:
-    """The session's Order for a row pg_lock_order_sql returned (its columns last), as if
-    the ORM had loaded it (see app.db.adopt), or with attach=False a detached Order
-    (for an event whose hooks load no order: save_order writes it). Returns (order,
-    created) like lock_order."""
-    values = row[len(row) - len(ORDER_COLUMNS) :]
+    """The session's Order for a row pg_lock_order_sql returned (the order's columns by
+    name), as if the ORM had loaded it (see app.db.adopt), or with attach=False a
+    detached Order (for an event whose hooks load no order: save_order writes it).
+    Returns (order, created) like lock_order."""
+    values = [getattr(row, name) for name in ORDER_COLUMNS]
     order = adopt(session, Order, ORDER_COLUMNS, values, attach=attach)
     session.info.setdefault(_LOCKED, set()).add(order.id)
     return order, _is_new(order)
@@ -252,11 +248,6 @@ def replace_lines(session: Session, order_pk: int, event: OrderEvent, *, had_lin
     if had_lines:
         session.execute(sa.delete(OrderLine).where(OrderLine.order_pk == order_pk))
     if not event.lines:
-        return
-    if pg_driver(session) is not None:
-        pg_execute(
-            session, _PG_INSERT_LINES, {"order_pk": order_pk, "lines": pg_json(_line_rows(event))}
-        )
         return
     rows = [
         {"order_pk": order_pk, "line_no": number, "quantity_allocated": 0, **row}

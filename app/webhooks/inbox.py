@@ -7,9 +7,10 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import psycopg as pg_dialect
 from sqlalchemy.orm import Session
 
-from app.db import dialect_insert, insert_for, pg_driver, pg_json, pg_rows, prepared, table_of
+from app.db import dialect_insert, insert_for, pg_json, pg_rows, prepared, table_of
 from app.ledger.repository import PG_SHIPPING_FACTS_JSON
 from app.orders.repository import pg_lock_order_sql
 from app.timeutil import utcnow
@@ -44,12 +45,8 @@ def _insert_event_statement(dialect: str) -> Any:
     )
 
 
-# The same statement as _insert_event_statement, as PostgreSQL text for the driver.
-_PG_INSERT_EVENT = (
-    f"INSERT INTO inbox_events ({', '.join(_INSERT_COLUMNS)}) "  # noqa: S608 - model names
-    f"VALUES ({', '.join(f'%({name})s' for name in _INSERT_COLUMNS)}) "
-    "ON CONFLICT (account_id, event_id) DO NOTHING RETURNING id"
-)
+# _insert_event_statement compiled for PostgreSQL (%(name)s parameters), for the driver.
+_PG_INSERT_EVENT = str(_insert_event_statement("postgresql").compile(dialect=pg_dialect.dialect()))
 
 
 _STORED = f"WITH stored AS ({_PG_INSERT_EVENT}) "  # noqa: S608 - model names
@@ -72,9 +69,6 @@ def _event_params(values: dict[str, Any]) -> dict[str, Any]:
 def insert_event(session: Session, **values: Any) -> int | None:
     """Store an event unless (account_id, event_id) is already stored; return its id."""
     params = _event_params(values)
-    if pg_driver(session) is not None:
-        rows = pg_rows(session, _PG_INSERT_EVENT, params)
-        return int(rows[0].id) if rows else None
     stmt = prepared(session, "inbox.insert_event", _insert_event_statement)
     return session.connection().execute(stmt, params).scalar()
 
@@ -95,7 +89,7 @@ def store_event_and_lock_order(
     params["now"] = params["received_at"]
     params["skus"] = pg_json(sorted(set(facts_for)))
     rows = pg_rows(session, _PG_STORE_EVENT_AND_LOCK_ORDER, params)
-    return (int(rows[0][0]), rows[0]) if rows else None
+    return (int(rows[0].event_pk), rows[0]) if rows else None
 
 
 def get_event(session: Session, account_id: str, event_id: str) -> InboxEvent | None:
