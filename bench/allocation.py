@@ -30,7 +30,7 @@ import psycopg
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ingest import free_port, machine, start  # noqa: E402
+from ingest import free_port, machine, start_server  # noqa: E402
 from loadgen import Request, closed_loop, median  # noqa: E402
 
 from app.allocation.config import AllocationConfig  # noqa: E402
@@ -195,7 +195,8 @@ def http_runs(pg: str, per_run: int, runs: int, connections: int, threads: int) 
     gunicorn = [sys.executable, "-m", "gunicorn", "-w", "2", "--backlog", "2048"]
     if threads > 1:
         gunicorn += ["--threads", str(threads)]
-    server = start(gunicorn + ["-b", f"127.0.0.1:{port}", "wsgi:app"], ROOT, env, port)
+    log = Path(os.environ.get("TMPDIR", "/tmp")) / f"sm_bench_alloc_{port}.log"
+    server = start_server(gunicorn + ["-b", f"127.0.0.1:{port}", "wsgi:app"], ROOT, env, port, log)
     base = f"http://127.0.0.1:{port}"
     headers = {"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"}
     rates, errors, statuses = [], 0, {}

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -14,10 +12,10 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app.allocation.models import Allocation, AllocationRule, Release
-from app.db import adopt, pg_driver, pg_json, pg_rows, table_of
+from app.db import byte_order
 from app.ledger.models import Batch, BundleComponent, Location, Product, StockBalance
-from app.orders.models import Order, OrderLine, TimelineEntry
-from app.orders.repository import ORDER_COLUMNS
+from app.orders import repository as orders_repo
+from app.orders.models import Order, OrderLine
 from app.timeutil import utcnow
 
 BalanceKey = tuple[str, str, str]
@@ -53,39 +51,6 @@ def sku_of(line: OrderLine) -> str:
     return line.sku
 
 
-_LINE_COLUMNS = tuple(c.name for c in table_of(OrderLine).c)
-# Hot-path reads on PostgreSQL (single-order release), run through the driver with plans
-# that stay index lookups however small the tables are (see ledger.repository).
-_PG_ORDER_LINES = (
-    f"SELECT {', '.join(f'l.{c}' for c in _LINE_COLUMNS)}, p.strategy, p.bundle"  # noqa: S608
-    " FROM order_lines l"
-    " LEFT JOIN LATERAL (SELECT strategy, bundle FROM products WHERE sku = l.sku LIMIT 1) p"
-    " ON true WHERE l.order_pk = %(pk)s AND l.sku IS NOT NULL ORDER BY l.line_no"
-)  # column names from the model; values are bound parameters
-_PG_LOCK_ORDER = (
-    f"SELECT {', '.join(ORDER_COLUMNS)} FROM orders"  # noqa: S608
-    " WHERE account_id = %(account_id)s AND order_id = %(order_id)s FOR UPDATE"
-)
-# Balances locked SKU by SKU in the given (sorted) order, each SKU's rows in
-# (location, batch) order by its index: the global lock order, without a table scan.
-_PG_LOCK_BALANCES = """
-SELECT b.id, b.sku, b.location, b.batch, b.on_hand, b.allocated,
-       b.kind, b.sequence, b.received_at, b.expiry
-FROM json_array_elements_text(%(skus)s::json) WITH ORDINALITY AS wanted(sku, n)
-CROSS JOIN LATERAL (
-    SELECT sb.id, sb.sku, sb.location, sb.batch, sb.on_hand, sb.allocated,
-           l.kind, l.sequence, t.received_at, t.expiry
-    FROM stock_balances sb
-    JOIN locations l ON l.code = sb.location
-    LEFT JOIN batches t ON t.sku = sb.sku AND t.code = sb.batch
-    WHERE sb.sku = wanted.sku AND l.kind <> 'non_sellable'
-    ORDER BY sb.location, sb.batch
-    FOR UPDATE OF sb
-) b
-ORDER BY wanted.n, b.location, b.batch
-"""
-
-
 def lines_with_products(
     session: Session, order_pks: Sequence[int]
 ) -> tuple[dict[int, list[OrderLine]], ProductInfo]:
@@ -94,12 +59,6 @@ def lines_with_products(
     out: dict[int, list[OrderLine]] = {pk: [] for pk in order_pks}
     info: ProductInfo = {}
     if not order_pks:
-        return out, info
-    if len(order_pks) == 1 and pg_driver(session) is not None:  # a single release
-        for row in pg_rows(session, _PG_ORDER_LINES, {"pk": order_pks[0]}):
-            line = adopt(session, OrderLine, _LINE_COLUMNS, row[: len(_LINE_COLUMNS)])
-            out[line.order_pk].append(line)
-            info[sku_of(line)] = (row.strategy, row.bundle or "none")
         return out, info
     stmt = (
         sa.select(OrderLine, Product.strategy, Product.bundle)
@@ -192,9 +151,6 @@ def lock_balances(session: Session, skus: Iterable[str]) -> list[BalanceRow]:
     unique = sorted(set(skus))
     if not unique:
         return []
-    if pg_driver(session) is not None:
-        rows = pg_rows(session, _PG_LOCK_BALANCES, {"skus": pg_json(unique)})
-        return [BalanceRow(*row) for row in rows]
     sb = StockBalance
     stmt = (
         sa.select(
@@ -212,7 +168,7 @@ def lock_balances(session: Session, skus: Iterable[str]) -> list[BalanceRow]:
         .join(Location, Location.code == sb.location)
         .outerjoin(Batch, sa.and_(Batch.sku == sb.sku, Batch.code == sb.batch))
         .where(sb.sku.in_(unique), Location.kind != "non_sellable")
-        .order_by(sb.sku, sb.location, sb.batch)
+        .order_by(byte_order(sb.sku), sb.location, sb.batch)
         .with_for_update(of=sb)
     )
     return [BalanceRow(**row._asdict()) for row in session.execute(stmt)]
@@ -227,7 +183,7 @@ def lock_balance_keys(session: Session, keys: Iterable[BalanceKey]) -> dict[Bala
     stmt = (
         sa.select(sb.id, sb.sku, sb.location, sb.batch)
         .where(sa.tuple_(sb.sku, sb.location, sb.batch).in_(ordered))
-        .order_by(sb.sku, sb.location, sb.batch)
+        .order_by(byte_order(sb.sku), sb.location, sb.batch)
         .with_for_update()
     )
     return {(r.sku, r.location, r.batch): r.id for r in session.execute(stmt)}
@@ -526,30 +482,12 @@ def allocatable_among(session: Session, candidate_pks: Sequence[int]) -> set[int
 
 
 def lock_order(session: Session, account_id: str, order_id: int) -> Order | None:
-    if pg_driver(session) is not None:
-        params = {"account_id": account_id, "order_id": order_id}
-        rows = pg_rows(session, _PG_LOCK_ORDER, params)
-        return adopt(session, Order, ORDER_COLUMNS, rows[0]) if rows else None
     stmt = (
         sa.select(Order)
         .where(Order.account_id == account_id, Order.order_id == order_id)
         .with_for_update()
     )
     return session.scalars(stmt, execution_options={"populate_existing": True}).first()
-
-
-def clear_line_allocations(session: Session, order_pk: int) -> None:
-    session.execute(
-        sa.update(OrderLine)
-        .where(OrderLine.order_pk == order_pk, OrderLine.quantity_allocated != 0)
-        .values(quantity_allocated=0)
-        .execution_options(synchronize_session="fetch")
-    )
-
-
-def add_timeline_rows(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    if rows:
-        session.execute(sa.insert(TimelineEntry), list(rows))
 
 
 def filtered_order_pks(
@@ -581,156 +519,6 @@ def mark_written(obj: Any, **values: Any) -> None:
         set_committed_value(obj, key, value)
 
 
-# PostgreSQL: one statement per table, rows passed as arrays (unnest), so a release of
-# any size is five statements in one pipeline. Balance rows were locked by lock_balances.
-_PG_INSERT_ALLOCATIONS = (
-    "INSERT INTO allocations (order_pk, release_id, line_sku, sku, per_unit, location, batch, "
-    "quantity, remaining, consumed, strategy, plan, actor, created_at) "
-    "SELECT o, r, ls, s, pu, loc, b, q, q, 0, st, p::json, a, %(at)s FROM unnest("
-    "%(order_pk)s::bigint[], %(release_id)s::bigint[], %(line_sku)s::text[], %(sku)s::text[], "
-    "%(per_unit)s::int[], %(location)s::text[], %(batch)s::text[], %(quantity)s::int[], "
-    "%(strategy)s::text[], %(plan)s::text[], %(actor)s::text[]"
-    ") AS t(o, r, ls, s, pu, loc, b, q, st, p, a)"
-)
-_PG_CHANGE_ALLOCATED = (
-    "UPDATE stock_balances AS sb SET allocated = sb.allocated + v.d, updated_at = %(at)s "
-    "FROM unnest(%(bid)s::bigint[], %(d)s::int[]) AS v(id, d) "
-    "WHERE sb.id = v.id AND (v.d <= 0 OR sb.allocated + v.d <= sb.on_hand) "
-    "AND sb.allocated + v.d >= 0"
-)
-_PG_UPDATE_ORDERS = (
-    "UPDATE orders AS o SET status = v.st, allocation_status = v.al, updated_at = %(at)s "
-    "FROM unnest(%(id)s::bigint[], %(status)s::text[], %(allocation_status)s::text[]) "
-    "AS v(id, st, al) WHERE o.id = v.id"
-)
-_PG_UPDATE_LINES = (
-    "UPDATE order_lines AS l SET quantity_allocated = v.q "
-    "FROM unnest(%(id)s::bigint[], %(q)s::int[]) AS v(id, q) WHERE l.id = v.id"
-)
-_PG_INSERT_TIMELINE = (
-    "INSERT INTO order_timeline (order_pk, at, kind, detail) "
-    "SELECT * FROM unnest(%(order_pk)s::bigint[], %(at)s::timestamptz[], %(kind)s::text[], "
-    "%(detail)s::text[])"
-)
-
-
-# A few rows: plain statements (cheaper to plan than unnest), sent in the same pipeline.
-FEW = 8
-_PG_INSERT_ALLOCATION_ROW = (
-    "INSERT INTO allocations (order_pk, release_id, line_sku, sku, per_unit, location, batch, "
-    "quantity, remaining, consumed, strategy, plan, actor, created_at) VALUES (%(order_pk)s, "
-    "%(release_id)s, %(line_sku)s, %(sku)s, %(per_unit)s, %(location)s, %(batch)s, "
-    "%(quantity)s, %(quantity)s, 0, %(strategy)s, %(plan)s::json, %(actor)s, %(created_at)s)"
-)
-_PG_CHANGE_ALLOCATED_ROW = (
-    "UPDATE stock_balances SET allocated = allocated + %(d)s, updated_at = %(at)s "
-    "WHERE id = %(bid)s AND (%(d)s <= 0 OR allocated + %(d)s <= on_hand) "
-    "AND allocated + %(d)s >= 0"
-)
-_PG_UPDATE_ORDER_ROW = (
-    "UPDATE orders SET status = %(status)s, allocation_status = %(allocation_status)s, "
-    "updated_at = %(at)s WHERE id = %(id)s"
-)
-_PG_UPDATE_LINE_ROW = "UPDATE order_lines SET quantity_allocated = %(q)s WHERE id = %(id)s"
-_PG_INSERT_TIMELINE_ROW = (
-    "INSERT INTO order_timeline (order_pk, at, kind, detail) "
-    "VALUES (%(order_pk)s, %(at)s, %(kind)s, %(detail)s)"
-)
-
-
-@functools.lru_cache(maxsize=512)
-def _small_release_sql(changes: int, allocations: int, orders: int, lines: int, notes: int) -> str:
-    """A small release (every part at most FEW rows) as one statement: each part's rows as
-    VALUES lists, so the plan knows their number and updates by primary key. Parameters
-    are positional, part by part, as _small_release_params lays them out."""
-
-    def rows(n: int, row: str) -> str:
-        return ", ".join([row] * n)
-
-    ctes = []
-    if changes:
-        ctes.append(
-            "changed AS (UPDATE stock_balances AS sb"  # noqa: S608
-            " SET allocated = sb.allocated + v.d, updated_at = %s"
-            f" FROM (VALUES {rows(changes, '(%s::bigint, %s::int)')}) AS v(bid, d)"
-            " WHERE sb.id = v.bid AND (v.d <= 0 OR sb.allocated + v.d <= sb.on_hand)"
-            " AND sb.allocated + v.d >= 0 RETURNING sb.id)"
-        )
-    if allocations:
-        ctes.append(
-            "allocated AS (INSERT INTO allocations (order_pk, release_id, line_sku, sku,"  # noqa: S608
-            " per_unit, location, batch, quantity, remaining, consumed, strategy, plan, actor,"
-            " created_at) VALUES "
-            + rows(allocations, "(%s, %s, %s, %s, %s, %s, %s, %s, %s, 0, %s, %s::json, %s, %s)")
-            + ")"
-        )
-    if orders:
-        ctes.append(
-            "ordered AS (UPDATE orders AS o"  # noqa: S608
-            " SET status = v.st, allocation_status = v.al, updated_at = %s"
-            f" FROM (VALUES {rows(orders, '(%s::bigint, %s, %s)')}) AS v(id, st, al)"
-            " WHERE o.id = v.id)"
-        )
-    if lines:
-        ctes.append(
-            "lined AS (UPDATE order_lines AS l SET quantity_allocated = v.q"  # noqa: S608
-            f" FROM (VALUES {rows(lines, '(%s::bigint, %s::int)')}) AS v(id, q)"
-            " WHERE l.id = v.id)"
-        )
-    if notes:
-        ctes.append(
-            "noted AS (INSERT INTO order_timeline (order_pk, at, kind, detail) VALUES "  # noqa: S608
-            + rows(notes, "(%s, %s, %s, %s)")
-            + ")"
-        )
-    final = "SELECT count(*) FROM changed" if changes else "SELECT 0"
-    return ("WITH " + ", ".join(ctes) + " " + final) if ctes else final
-
-
-def _small_release_params(
-    now: datetime,
-    changes: Sequence[Mapping[str, Any]],
-    allocations: Sequence[Mapping[str, Any]],
-    orders: Sequence[Mapping[str, Any]],
-    lines: Sequence[Mapping[str, Any]],
-    timeline: Sequence[Mapping[str, Any]],
-) -> list[Any]:
-    params: list[Any] = []
-    if changes:
-        params.append(now)
-        for c in changes:
-            params += (c["bid"], c["d"])
-    for a in allocations:
-        params += (
-            a["order_pk"],
-            a["release_id"],
-            a["line_sku"],
-            a["sku"],
-            a["per_unit"],
-            a["location"],
-            a["batch"],
-            a["quantity"],
-            a["quantity"],
-            a["strategy"],
-            json.dumps(a["plan"]),
-            a["actor"],
-            a["created_at"],
-        )
-    if orders:
-        params.append(now)
-        for o in orders:
-            params += (o["id"], o["status"], o["allocation_status"])
-    for line in lines:
-        params += (line["id"], line["q"])
-    for t in timeline:
-        params += (t["order_pk"], t["at"], t["kind"], t["detail"])
-    return params
-
-
-def _columns(rows: Sequence[Mapping[str, Any]], names: Sequence[str]) -> dict[str, list[Any]]:
-    return {name: [row[name] for row in rows] for name in names}
-
-
 def write_release(
     session: Session,
     *,
@@ -740,95 +528,11 @@ def write_release(
     lines: Sequence[dict[str, Any]],
     timeline: Sequence[dict[str, Any]],
 ) -> None:
-    """Write one release: new allocations, balances' allocated (guarded), orders, lines,
-    timeline. On PostgreSQL a small release is one statement, a large one a statement
-    per table in one pipeline (one round trip)."""
-    changes = [{"bid": bid, "d": d} for bid, d in sorted(deltas.items()) if d]
-    if session.get_bind().dialect.name != "postgresql":
-        insert_allocations(session, allocations)
-        change_allocated(session, deltas)
-        if orders:
-            o = cast(sa.Table, Order.__table__)
-            session.execute(
-                o.update()
-                .where(o.c.id == sa.bindparam("oid"))
-                .values(
-                    status=sa.bindparam("status"),
-                    allocation_status=sa.bindparam("allocation_status"),
-                    updated_at=sa.bindparam("at"),
-                ),
-                [{**u, "oid": u["id"]} for u in orders],
-            )
-        if lines:
-            ln = cast(sa.Table, OrderLine.__table__)
-            session.execute(
-                ln.update()
-                .where(ln.c.id == sa.bindparam("lid"))
-                .values(quantity_allocated=sa.bindparam("q")),
-                [{"lid": u["id"], "q": u["q"]} for u in lines],
-            )
-        add_timeline_rows(session, timeline)
-        return
-    now = utcnow()
-    parts = (changes, allocations, orders, lines, timeline)
-    if all(len(part) <= FEW for part in parts):  # a single release: one statement
-        sql = _small_release_sql(*(len(part) for part in parts))
-        changed = pg_rows(session, sql, _small_release_params(now, *parts))[0][0]
-        if changed != len(changes):
-            raise OversellRefused(
-                f"guarded update refused {len(changes) - changed} balance change(s)"
-            )
-        return
-    raw = session.connection().connection.driver_connection
-    assert raw is not None
-    guarded = raw.cursor(binary=True)
-    with raw.pipeline():
-        cur = raw.cursor(binary=True)
-        if len(changes) > FEW:
-            guarded.execute(_PG_CHANGE_ALLOCATED, {"at": now, **_columns(changes, ("bid", "d"))})
-        elif changes:
-            guarded.executemany(_PG_CHANGE_ALLOCATED_ROW, [{**c, "at": now} for c in changes])
-        if len(allocations) > FEW:
-            params = _columns(
-                allocations,
-                (
-                    "order_pk",
-                    "release_id",
-                    "line_sku",
-                    "sku",
-                    "per_unit",
-                    "location",
-                    "batch",
-                    "quantity",
-                    "strategy",
-                    "actor",
-                ),
-            )
-            params["plan"] = [json.dumps(a["plan"]) for a in allocations]
-            cur.execute(_PG_INSERT_ALLOCATIONS, {"at": allocations[0]["created_at"], **params})
-        elif allocations:
-            cur.executemany(
-                _PG_INSERT_ALLOCATION_ROW,
-                [{**a, "plan": json.dumps(a["plan"])} for a in allocations],
-            )
-        if len(orders) > FEW:
-            cur.execute(
-                _PG_UPDATE_ORDERS,
-                {"at": now, **_columns(orders, ("id", "status", "allocation_status"))},
-            )
-        elif orders:
-            cur.executemany(_PG_UPDATE_ORDER_ROW, [{**o, "at": now} for o in orders])
-        if len(lines) > FEW:
-            cur.execute(_PG_UPDATE_LINES, _columns(lines, ("id", "q")))
-        elif lines:
-            cur.executemany(_PG_UPDATE_LINE_ROW, list(lines))
-        if len(timeline) > FEW:
-            cur.execute(
-                _PG_INSERT_TIMELINE, _columns(timeline, ("order_pk", "at", "kind", "detail"))
-            )
-        elif timeline:
-            cur.executemany(_PG_INSERT_TIMELINE_ROW, list(timeline))
-    if changes and guarded.rowcount != len(changes):
-        raise OversellRefused(
-            f"guarded update refused {len(changes) - guarded.rowcount} balance change(s)"
-        )
+    """Write one release: balances' allocated (the guarded update), new allocations, and
+    through the orders' repository the orders' states, lines and timeline. One Core
+    statement per table (executemany), the same on both databases."""
+    change_allocated(session, deltas)
+    insert_allocations(session, allocations)
+    orders_repo.set_allocation_states(session, orders)
+    orders_repo.set_lines_allocated(session, lines)
+    orders_repo.add_timeline_rows(session, timeline)

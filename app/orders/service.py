@@ -8,7 +8,6 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from app.allocation import hooks as allocation
 from app.ledger import repository as ledger_repo
 from app.ledger import service as ledger
 from app.ledger.shipping import shipment_movements
@@ -27,6 +26,7 @@ from app.orders.domain import (
     shipped_targets,
 )
 from app.orders.models import Order
+from app.orders.ports import allocation_port
 from app.timeutil import isoformat
 
 APPLIED, STALE, IGNORED = "applied", "stale", "ignored"
@@ -58,6 +58,7 @@ def apply_order_event(
     answer, or here), so concurrent events for one order apply one after another;
     ledger writes are keyed by event, so a replay cannot count twice.
     """
+    allocation = allocation_port(session)
     if event.event_type == "order_shipped":
         check_shipped_lines(event.lines)
     order, created = locked or repo.lock_order(session, event.account_id, event.order_id)
