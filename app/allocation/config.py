@@ -9,12 +9,13 @@ from pathlib import Path
 
 from app.allocation.domain import Rule, RuleError, rules_from_document
 from app.config import ConfigError, Settings
+from app.ledger.strategies import DEFAULT_STRATEGY
 
 
 @dataclass(frozen=True)
 class AllocationConfig:
     mode: str = "off"
-    default_strategy: str = "fifo"
+    default_strategy: str = DEFAULT_STRATEGY
     file_rules: tuple[Rule, ...] = ()
 
     @property
