@@ -74,9 +74,7 @@ def ensure_products(session: Session, skus: Iterable[str]) -> None:
 
 
 def _ensure_products_statement(dialect: str) -> Any:
-    return dialect_insert(dialect, table_of(Product)).on_conflict_do_nothing(
-        index_elements=["sku"]
-    )
+    return dialect_insert(dialect, table_of(Product)).on_conflict_do_nothing(index_elements=["sku"])
 
 
 def location_exists(session: Session, code: str) -> bool:

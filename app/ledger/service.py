@@ -216,9 +216,7 @@ def stock_views(session: Session, skus: Sequence[str]) -> list[StockView]:
                 allocated=sum(loc["allocated"] for loc in locs),
                 locations=locs,
                 incoming=incoming.get(sku, 0),
-                non_sellable=sum(
-                    loc["on_hand"] for loc in locs if loc["kind"] == "non_sellable"
-                ),
+                non_sellable=sum(loc["on_hand"] for loc in locs if loc["kind"] == "non_sellable"),
             )
         )
     return views

@@ -122,9 +122,7 @@ def nonstock_demand(lines: Iterable[Line]) -> int:
     return sum(line.quantity for line in lines if line.sku is None and line.quantity > 0)
 
 
-def distribute(
-    lines: Sequence[Line], per_sku: Mapping[str, int], nonstock: int = 0
-) -> list[int]:
+def distribute(lines: Sequence[Line], per_sku: Mapping[str, int], nonstock: int = 0) -> list[int]:
     """Spread a per-SKU quantity over the SKU's lines in line order (first lines first);
     `nonstock` units likewise over the non-stock lines."""
     remaining = dict(per_sku)
