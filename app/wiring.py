@@ -2,7 +2,8 @@
 its sessions (`session.info`): the allocation engine, as the orders' AllocationPort and
 the ledger's BalanceObserver (app/orders/ports.py, app/ledger/ports.py), so orders and
 ledger never import allocation; and the ledger's store, chosen once from the database's
-kind (app/ledger/repository.py: LedgerStore, PostgresLedgerStore).
+kind (app/ledger/repository.py: LedgerStore, PostgresLedgerStore), and so is allocation's
+(app/allocation/repository.py: AllocationStore, PostgresAllocationStore).
 
 create_app, the command line and the scheduler build their Database here.
 """
@@ -15,6 +16,9 @@ from sqlalchemy.engine import make_url
 
 from app.allocation.config import AllocationConfig
 from app.allocation.hooks import AllocationHooks
+from app.allocation.repository import STORE_KEY as ALLOCATION_STORE_KEY
+from app.allocation.repository import AllocationStore
+from app.allocation.repository import store_for as allocation_store_for
 from app.config import Settings
 from app.db import Database
 from app.ledger.ports import OBSERVER_KEY
@@ -23,7 +27,9 @@ from app.orders.ports import PORT_KEY
 
 
 def session_info(
-    config: AllocationConfig, ledger: LedgerStore | None = None
+    config: AllocationConfig,
+    ledger: LedgerStore | None = None,
+    allocation: AllocationStore | None = None,
 ) -> dict[str, Any]:
     """The ports every session of the app carries.
 
@@ -37,20 +43,31 @@ def session_info(
     info: dict[str, Any] = {PORT_KEY: hooks}
     if ledger is not None:
         info[STORE_KEY] = ledger
+    if allocation is not None:
+        info[ALLOCATION_STORE_KEY] = allocation
     if config.enabled:
         info[OBSERVER_KEY] = hooks
     return info
 
 
 def database(
-    settings: Settings, *, ledger: LedgerStore | None = None, **engine_kwargs: Any
+    settings: Settings,
+    *,
+    ledger: LedgerStore | None = None,
+    allocation: AllocationStore | None = None,
+    **engine_kwargs: Any,
 ) -> Database:
     """The app's database for these settings, with the allocation engine wired in and
-    the ledger store its kind calls for (`ledger` overrides it: the differential test)."""
+    the ledger and allocation stores its kind calls for (`ledger` and `allocation`
+    override them: the differential test)."""
     config = AllocationConfig.from_settings(settings)
+    kind = make_url(settings.database_url).get_backend_name()
     if ledger is None:
-        ledger = store_for(make_url(settings.database_url).get_backend_name())
-    return Database(settings.database_url, session_info(config, ledger), **engine_kwargs)
+        ledger = store_for(kind)
+    if allocation is None:
+        allocation = allocation_store_for(kind)
+    info = session_info(config, ledger, allocation)
+    return Database(settings.database_url, info, **engine_kwargs)
 
 
 def allocation_config(db: Database) -> AllocationConfig:

@@ -143,8 +143,19 @@ def counts(dsn: str, account: str) -> dict[str, int]:
     return {str(k): int(v) for k, v in rows}
 
 
+def _database(url: str) -> Database:
+    """The database as the app wires it (its stores for the database's kind); a tree
+    without app/wiring.py (before 4c363ef) chose its SQL per statement in Database."""
+    try:
+        from app.config import Settings
+        from app.wiring import database
+    except ImportError:
+        return Database(url)
+    return database(Settings.from_env({"DATABASE_URL": url, "STOCKMIRROR_ALLOCATION": "manual"}))
+
+
 def _releaser(url: str, account: str, ids: list[int], out: mp.Queue) -> None:  # type: ignore[type-arg]
-    database = Database(url)
+    database = _database(url)
     t0 = time.perf_counter()
     result = release_orders(
         database, CONFIG, account_id=account, order_ids=ids, allow_partial=False, actor="bench"

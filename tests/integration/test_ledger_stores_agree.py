@@ -1,7 +1,9 @@
-"""Differential: the PostgreSQL ledger store (fixed SQL through the driver) and the Core
-store (SQLAlchemy Core, as on SQLite) leave the same ledger and allocation tables after
-the same random stream of receipts, adjustments, orders, releases, deallocations and
-shipments through the service layer, each on its own fresh PostgreSQL database."""
+"""Differential: the PostgreSQL ledger and allocation stores (fixed SQL through the
+driver) and the Core stores (SQLAlchemy Core, as on SQLite) leave the same ledger,
+allocation and order tables after the same random stream of receipts, adjustments,
+orders, releases (single-order, as POST /api/orders/{id}/release, and batch),
+deallocations and shipments through the service layer, each on its own fresh PostgreSQL
+database."""
 
 from __future__ import annotations
 
@@ -17,7 +19,9 @@ from sqlalchemy.engine import make_url
 
 from app import wiring
 from app.allocation.config import AllocationConfig
-from app.allocation.service import deallocate, release_orders
+from app.allocation.repository import STORE_KEY as ALLOCATION_STORE_KEY
+from app.allocation.repository import AllocationStore, PostgresAllocationStore
+from app.allocation.service import deallocate, release_order, release_orders
 from app.config import Settings
 from app.db import Database
 from app.ledger.domain import ADJUSTMENT, RECEIPT
@@ -44,6 +48,7 @@ COMPARED = {
     "releases": "account_id, actor, allow_partial, requested, released",
     "orders": "order_id, status, allocation_status",
     "order_lines": "line_no, sku, quantity, quantity_allocated",
+    "order_timeline": "kind, detail",
 }
 
 
@@ -93,17 +98,22 @@ def _event(order_id: int, items: list[tuple[str, int]], step: int, **kind: Any) 
     )
 
 
-def _run_stream(db: Database, seed: int) -> None:
+def _run_stream(db: Database, seed: int) -> int:
+    """Run the stream; the number of single-order releases it made."""
     rng = random.Random(seed)
     orders: dict[int, list[tuple[str, int]]] = {}
+    singles = 0
     for step in range(STEPS):
-        _step(db, rng, orders, step)
+        singles += _step(db, rng, orders, step) == "release_one"
+    return singles
 
 
 def _step(
     db: Database, rng: random.Random, orders: dict[int, list[tuple[str, int]]], step: int
-) -> None:
-    action = rng.choice(("receipt", "adjustment", "order", "release", "deallocate", "ship"))
+) -> str | None:
+    action = rng.choice(
+        ("receipt", "adjustment", "order", "release", "release_one", "deallocate", "ship")
+    )
     order_id = rng.randint(1, ORDERS)
     if action in ("receipt", "adjustment"):
         quantity = rng.randint(1, 6) if action == "receipt" else rng.randint(-3, 3) or 1
@@ -132,6 +142,16 @@ def _step(
             allow_partial=rng.random() < 0.5,
             actor="diff",
         )
+    elif action == "release_one" and order_id in orders:
+        release_order(
+            db,
+            CONFIG,
+            account_id="default",
+            order_id=order_id,
+            allow_partial=rng.random() < 0.5,
+            actor="diff",
+        )
+        return action
     elif action == "deallocate" and order_id in orders:
         deallocate(db, account_id="default", order_id=order_id, actor="diff")
     elif action == "ship" and order_id in orders:
@@ -139,6 +159,7 @@ def _step(
         shipped = [rng.randint(0, qty) for _, qty in items]
         event = _event(order_id, items, step, event_type="order_shipped", shipped=shipped)
         db.run(lambda s: apply_order_event(s, event))
+    return None
 
 
 def _contents(url: str) -> dict[str, list[tuple[Any, ...]]]:
@@ -157,25 +178,31 @@ def _contents(url: str) -> dict[str, list[tuple[Any, ...]]]:
 
 
 @pytest.mark.postgres_only
-@pytest.mark.parametrize("seed", [1, 2, 3])
-def test_postgres_and_core_ledger_stores_leave_the_same_tables_after_the_same_stream(
+@pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])
+def test_postgres_and_core_stores_leave_the_same_tables_after_the_same_stream(
     two_databases: tuple[str, str], seed: int
 ) -> None:
     fast_url, core_url = two_databases
     settings = Settings.from_env({"DATABASE_URL": fast_url, "STOCKMIRROR_ALLOCATION": "manual"})
     fast = wiring.database(settings)
-    core = wiring.database(settings.with_overrides(database_url=core_url), ledger=LedgerStore())
+    core = wiring.database(
+        settings.with_overrides(database_url=core_url),
+        ledger=LedgerStore(),
+        allocation=AllocationStore(),
+    )
     assert isinstance(fast.session_info[STORE_KEY], PostgresLedgerStore)
     assert type(core.session_info[STORE_KEY]) is LedgerStore
+    assert isinstance(fast.session_info[ALLOCATION_STORE_KEY], PostgresAllocationStore)
+    assert type(core.session_info[ALLOCATION_STORE_KEY]) is AllocationStore
     try:
-        for db in (fast, core):
-            _run_stream(db, seed)
+        singles = [_run_stream(db, seed) for db in (fast, core)]
         fast_tables, core_tables = _contents(fast_url), _contents(core_url)
     finally:
         fast.dispose()
         core.dispose()
     assert fast_tables["stock_movements"], "the stream moved stock"
     assert fast_tables["allocations"], "the stream allocated stock"
+    assert singles[0] == singles[1] > 0, "and released single orders"
     assert any(row[3] == "shipment" for row in fast_tables["stock_movements"]), "and shipped"
     for table in COMPARED:
         assert fast_tables[table] == core_tables[table], table
