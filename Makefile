@@ -21,6 +21,7 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check app tests bench wsgi.py
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	env -u TEST_DATABASE_URL $(BIN)/pytest -q
 	@if [ -n "$$TEST_DATABASE_URL" ]; then \
 		echo "== PostgreSQL pass: $$TEST_DATABASE_URL"; \

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask
 
 from app.config import Settings
 from app.db import Database
 
+if TYPE_CHECKING:
+    from app.allocation.config import AllocationConfig
+
 
 @dataclass
 class Context:
     settings: Settings
     db: Database
+    allocation: AllocationConfig
 
 
 def create_app(overrides: dict[str, Any] | None = None, settings: Settings | None = None) -> Flask:
@@ -25,10 +29,12 @@ def create_app(overrides: dict[str, Any] | None = None, settings: Settings | Non
     app = Flask(__name__, instance_path=str(settings.instance_path))
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    app.extensions["stockmirror"] = Context(settings=settings, db=Database(settings.database_url))
-    from app.allocation.config import AllocationConfig, configure
+    from app import wiring
 
-    configure(app.extensions["stockmirror"].db.engine, AllocationConfig.from_settings(settings))
+    db = wiring.database(settings)
+    app.extensions["stockmirror"] = Context(
+        settings=settings, db=db, allocation=wiring.allocation_config(db)
+    )
 
     from app import api, errors, webhooks
     from app.auth import install_api_auth

@@ -10,8 +10,10 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from app.ledger.strategies import DEFAULT_STRATEGY, STRATEGIES
+
 ALLOCATION_MODES = ("off", "manual", "auto")
-ALLOCATION_STRATEGIES = ("fifo", "fefo", "pick_face_first")
+ALLOCATION_STRATEGIES = STRATEGIES
 NEGATIVE_STOCK_POLICIES = ("flag", "block")
 INSTANCE_FOLDER = "instance"  # relative to the working directory, like `make run`'s checkout
 LOG_FORMATS = ("text", "json")
@@ -176,7 +178,7 @@ class Settings:
     reconcile_async: bool = True
     allocation: str = "off"
     # Allocation (issue 5): global default strategy; auto rules file (JSON list).
-    allocation_strategy: str = "fifo"
+    allocation_strategy: str = DEFAULT_STRATEGY
     allocation_rules_file: Path | None = None
     negative_stock: str = "flag"
     max_body_bytes: int = 1024 * 1024
@@ -231,7 +233,9 @@ class Settings:
             poll_interval_seconds=_number(env, "STOCKMIRROR_POLL_INTERVAL", 0, int),
             tracking_max_attempts=_number(env, "STOCKMIRROR_TRACKING_MAX_ATTEMPTS", 8, int),
             allocation=env.get("STOCKMIRROR_ALLOCATION", "off").strip().lower(),
-            allocation_strategy=env.get("STOCKMIRROR_ALLOCATION_STRATEGY", "fifo").strip().lower(),
+            allocation_strategy=env.get("STOCKMIRROR_ALLOCATION_STRATEGY", DEFAULT_STRATEGY)
+            .strip()
+            .lower(),
             allocation_rules_file=(
                 Path(env["STOCKMIRROR_ALLOCATION_RULES"])
                 if env.get("STOCKMIRROR_ALLOCATION_RULES")

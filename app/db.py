@@ -15,7 +15,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, TypeVar, cast
@@ -25,8 +25,11 @@ import sqlalchemy as sa
 from psycopg.rows import namedtuple_row, no_result
 from sqlalchemy import event, exc
 from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Session, make_transient_to_detached, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.visitors import InternalTraversal
 
 from app.timeutil import as_utc
 
@@ -114,15 +117,25 @@ def _configure_sqlite(engine: Engine) -> None:
 
 
 class Database:
-    def __init__(self, url: str, **engine_kwargs: Any) -> None:
+    """`session_info` is copied into every session's `info`: how the app hands its
+    services to the code below them (the ports in orders and ledger, see app/wiring.py)."""
+
+    def __init__(
+        self, url: str, session_info: Mapping[str, Any] | None = None, **engine_kwargs: Any
+    ) -> None:
         self.url = url
         self.engine = make_engine(url, **engine_kwargs)
         self.dialect = self.engine.dialect.name
-        self._sessions = sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
+        info = dict(session_info or {})
+        self.session_info: Mapping[str, Any] = info
+        self._sessions = sessionmaker(
+            self.engine, expire_on_commit=False, autoflush=False, info=info
+        )
         self._read_sessions = sessionmaker(
             self.engine.execution_options(sm_readonly=True),
             expire_on_commit=False,
             autoflush=False,
+            info=info,
         )
 
     @property
@@ -201,6 +214,29 @@ def _storage_errors() -> Iterator[None]:
         if is_retryable(error):
             raise
         raise StorageUnavailable(str(error.orig or error).splitlines()[0]) from error
+
+
+class byte_order(ColumnElement[Any]):  # noqa: N801 - used like a SQL function
+    """The column ordered by code point, on both databases: SQLite compares text bytewise;
+    PostgreSQL gets COLLATE "C" (its default collation may order SKUs otherwise). Every
+    writer locks balance rows in this order, as Python sorts the keys."""
+
+    inherit_cache = True
+    _traverse_internals = [("column", InternalTraversal.dp_clauseelement)]
+
+    def __init__(self, column: Any) -> None:
+        self.column = column
+        self.type = column.type
+
+
+@compiles(byte_order)
+def _byte_order_default(element: byte_order, compiler: Any, **kw: Any) -> str:
+    return str(compiler.process(element.column, **kw))
+
+
+@compiles(byte_order, "postgresql")
+def _byte_order_postgresql(element: byte_order, compiler: Any, **kw: Any) -> str:
+    return f'{compiler.process(element.column, **kw)} COLLATE "C"'
 
 
 def table_of(model: type[Base]) -> sa.Table:

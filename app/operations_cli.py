@@ -38,7 +38,6 @@ def orders_release(
 
     Exit 1 when an order was short of stock or not found (something to act on).
     """
-    from app.allocation.config import config_for_engine
     from app.allocation.service import AllocationOff, ReleaseFilter, release_orders
     from app.cli import CliError, app_context
 
@@ -48,7 +47,7 @@ def orders_release(
     try:
         result = release_orders(
             ctx.db,
-            config_for_engine(ctx.db.engine),
+            ctx.allocation,
             account_id=account_id,
             order_ids=list(order_ids) if order_ids else None,
             filter_=ReleaseFilter(allocatable=True, limit=limit) if allocatable else None,

@@ -30,7 +30,7 @@ import psycopg
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ingest import free_port, machine, start  # noqa: E402
+from ingest import free_port, machine, start_server  # noqa: E402
 from loadgen import Request, closed_loop, median  # noqa: E402
 
 from app.allocation.config import AllocationConfig  # noqa: E402
@@ -143,8 +143,19 @@ def counts(dsn: str, account: str) -> dict[str, int]:
     return {str(k): int(v) for k, v in rows}
 
 
+def _database(url: str) -> Database:
+    """The database as the app wires it (its stores for the database's kind); a tree
+    without app/wiring.py (before 4c363ef) chose its SQL per statement in Database."""
+    try:
+        from app.config import Settings
+        from app.wiring import database
+    except ImportError:
+        return Database(url)
+    return database(Settings.from_env({"DATABASE_URL": url, "STOCKMIRROR_ALLOCATION": "manual"}))
+
+
 def _releaser(url: str, account: str, ids: list[int], out: mp.Queue) -> None:  # type: ignore[type-arg]
-    database = Database(url)
+    database = _database(url)
     t0 = time.perf_counter()
     result = release_orders(
         database, CONFIG, account_id=account, order_ids=ids, allow_partial=False, actor="bench"
@@ -195,7 +206,8 @@ def http_runs(pg: str, per_run: int, runs: int, connections: int, threads: int) 
     gunicorn = [sys.executable, "-m", "gunicorn", "-w", "2", "--backlog", "2048"]
     if threads > 1:
         gunicorn += ["--threads", str(threads)]
-    server = start(gunicorn + ["-b", f"127.0.0.1:{port}", "wsgi:app"], ROOT, env, port)
+    log = Path(os.environ.get("TMPDIR", "/tmp")) / f"sm_bench_alloc_{port}.log"
+    server = start_server(gunicorn + ["-b", f"127.0.0.1:{port}", "wsgi:app"], ROOT, env, port, log)
     base = f"http://127.0.0.1:{port}"
     headers = {"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"}
     rates, errors, statuses = [], 0, {}

@@ -31,8 +31,6 @@ BIN = Path(sys.executable).parent
 STARTUP = 60.0  # seconds: the machine is shared and may be slow
 
 
-
-
 def clean_env(**extra: str) -> dict[str, str]:
     """The environment without any stockmirror or database setting of the caller's."""
     env = {

@@ -40,7 +40,14 @@ from app.db import Database
 from app.ledger import repository as ledger_repo
 from app.ledger.shipping import Source
 from app.orders import repository as orders_repo
-from app.orders.domain import PARTIALLY_SHIPPED, PENDING, RELEASED, Line, distribute
+from app.orders.domain import (
+    PARTIALLY_SHIPPED,
+    PENDING,
+    RELEASED,
+    Line,
+    derive_status,
+    distribute,
+)
 from app.orders.models import Order, OrderLine
 from app.orders.views import order_summary
 from app.timeutil import utcnow
@@ -300,9 +307,7 @@ def _allocate(
         else:
             detail = f"{cause}: could not allocate: {short_text}"
         timeline.append((order.id, _entry("allocation", detail)))
-        new_status = order.status
-        if order.status in (PENDING, RELEASED):
-            new_status = RELEASED if plan.allocated else PENDING
+        new_status = _status_holding(order, plan.allocated)
         if new_status != order.status:
             timeline.append((order.id, _entry("status", f"{order.status} → {new_status}")))
         order_updates.append(
@@ -332,13 +337,22 @@ def _allocate(
     )
 
 
+def _status_holding(order: Order, allocated_units: int) -> str:
+    """The order's status once it holds `allocated_units`, by the order rule
+    (derive_status). Only an open order that shipped nothing (PENDING, RELEASED) moves:
+    shipped and cancelled orders keep theirs, which allocation does not decide."""
+    if order.status not in (PENDING, RELEASED):
+        return order.status
+    return derive_status((), {}, deleted_is_newest=False, allocated_units=allocated_units)
+
+
 def _add_timeline(session: Session, entries: Sequence[tuple[int, dict[str, Any]]]) -> None:
     by_order: dict[int, list[dict[str, Any]]] = {}
     for pk, entry in entries:
         by_order.setdefault(pk, []).append(entry)
     rows = [{"order_pk": pk, **e} for pk, es in by_order.items() for e in es]
     if rows:
-        repo.add_timeline_rows(session, rows)
+        orders_repo.add_timeline_rows(session, rows)
 
 
 # --- releasing through the API -------------------------------------------------------
@@ -474,7 +488,7 @@ def free_allocations(session: Session, order: Order, reason: str) -> int:
         now = utcnow()
         for a in live:
             a.remaining, a.closed_at, a.closed_reason = 0, now, reason
-        repo.clear_line_allocations(session, order.id)
+        orders_repo.clear_lines_allocated(session, order.id)
         orders_repo.add_timeline(
             session,
             order.id,
@@ -491,9 +505,12 @@ def deallocate(db: Database, *, account_id: str, order_id: int, actor: str) -> O
         if order is None:
             raise OrderNotFound(f"order {order_id} not found in account {account_id!r}")
         free_allocations(session, order, f"deallocated by {actor}")
-        if order.status == RELEASED:
-            order.status = PENDING
-            orders_repo.add_timeline(session, order.id, [_entry("status", "RELEASED → PENDING")])
+        status = _status_holding(order, 0)
+        if status != order.status:
+            orders_repo.add_timeline(
+                session, order.id, [_entry("status", f"{order.status} → {status}")]
+            )
+            order.status = status
         order.updated_at = utcnow()
         session.flush()
         return order

@@ -13,10 +13,13 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
-FIFO = "fifo"
-FEFO = "fefo"
-PICK_FACE_FIRST = "pick_face_first"
-STRATEGIES = (FIFO, FEFO, PICK_FACE_FIRST)
+from app.ledger.strategies import (  # noqa: F401 - the names allocation code uses
+    FEFO,
+    FIFO,
+    PICK_FACE_FIRST,
+    STRATEGIES,
+)
+
 PICK_FACE = "pick_face"
 
 _FAR_DATE = date.max

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint
+from flask import Blueprint, current_app
 from flask.typing import ResponseReturnValue
 from marshmallow import ValidationError, fields, validate, validates_schema
 
 from app.allocation import queries, rules
-from app.allocation.config import AllocationConfig, config_for_engine
+from app.allocation.config import AllocationConfig
 from app.allocation.models import AllocationRule
 from app.allocation.service import (
     MAX_BATCH,
@@ -34,7 +34,8 @@ bp = Blueprint("allocation_api", __name__, url_prefix="/api")
 
 
 def _config() -> AllocationConfig:
-    return config_for_engine(db().engine)
+    config: AllocationConfig = current_app.extensions["stockmirror"].allocation
+    return config
 
 
 def _actor() -> str:

@@ -24,7 +24,7 @@ from app.api.common import (
 from app.api.openapi import Anything, operation
 from app.api.stock import movement_json
 from app.errors import ApiError, error_response
-from app.ledger import csvio, locations, queries, receiving, returns, stocktake, verify
+from app.ledger import csvio, locations, queries, receiving, stocktake, verify
 from app.ledger.domain import LOCATION_KINDS
 from app.ledger.models import (
     Batch,
@@ -38,6 +38,7 @@ from app.ledger.models import (
 )
 from app.ledger.receiving import Conflict, NotFound
 from app.ledger.service import MovementConflict, NegativeStockRefused
+from app.orders import returns
 from app.schemas import Strict, StrictInt, Text
 
 bp = Blueprint("inventory_api", __name__, url_prefix="/api")

@@ -5,10 +5,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, abort, flash, redirect, render_template, request, url_for
+from flask import (
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 
-from app.allocation.config import config_for_engine
 from app.allocation.service import (
     MAX_BATCH,
     AllocationOff,
@@ -84,7 +92,7 @@ def release_selected() -> ResponseReturnValue:
     try:
         result = release_orders(
             database(),
-            config_for_engine(database().engine),
+            current_app.extensions["stockmirror"].allocation,
             account_id=acct,
             order_ids=selected,
             allow_partial=request.form.get("allow_partial") == "1",
@@ -162,7 +170,7 @@ def order_release(order_number: str) -> ResponseReturnValue:
     try:
         outcome = release_order(
             database(),
-            config_for_engine(database().engine),
+            current_app.extensions["stockmirror"].allocation,
             account_id=view.order.account_id,
             order_id=view.order.order_id,
             allow_partial=request.form.get("allow_partial") == "1",

@@ -16,7 +16,9 @@ from app.db import Database
 
 
 def _database() -> Database:
-    return Database(Settings.from_env().database_url)
+    from app import wiring  # the command line is where the app is put together
+
+    return wiring.database(Settings.from_env())
 
 
 @click.group()

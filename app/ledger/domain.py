@@ -8,6 +8,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
+from app.ledger.strategies import (  # noqa: F401 - the names ledger code uses
+    DEFAULT_STRATEGY,
+    FEFO,
+    FIFO,
+    PICK_FACE_FIRST,
+    STRATEGIES,
+)
+
 SHIPMENT = "shipment"
 SHIPMENT_REVERSAL = "shipment_reversal"
 RECEIPT = "receipt"
@@ -40,9 +48,6 @@ LOCATION_KINDS = (PICK_FACE, BULK, NON_SELLABLE)
 TRACKING_MODES = ("none", "batch", "serial")
 BUNDLE_KINDS = ("none", "exploding", "require_stock")
 # Product strategies; None on a product means DEFAULT_STRATEGY.
-FIFO, FEFO, PICK_FACE_FIRST = "fifo", "fefo", "pick_face_first"
-STRATEGIES = (FIFO, FEFO, PICK_FACE_FIRST)
-DEFAULT_STRATEGY = FIFO
 
 
 class LedgerError(ValueError):

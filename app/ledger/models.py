@@ -14,7 +14,6 @@ DEFAULT_LOCATION = "DEFAULT"
 
 
 TRACKING_MODES = ("none", "batch", "serial")
-STRATEGIES = ("fifo", "fefo", "pick_face_first")
 BUNDLE_KINDS = ("none", "exploding", "require_stock")
 LOCATION_KINDS = ("pick_face", "bulk", "non_sellable")
 

@@ -9,7 +9,6 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from app.allocation import hooks as allocation_hooks
 from app.ledger import repository as repo
 from app.ledger.domain import (
     LedgerError,
@@ -19,6 +18,7 @@ from app.ledger.domain import (
     validate_manual,
 )
 from app.ledger.models import DEFAULT_LOCATION, StockMovement
+from app.ledger.ports import balance_observer
 
 
 class MovementConflict(Exception):
@@ -57,7 +57,7 @@ def post_movements(session: Session, movements: Sequence[NewMovement]) -> Posted
     if not movements:
         return Posted([], {})
     rows, on_hand = repo.append_movements(session, movements)
-    allocation_hooks.on_balances_changed(session, on_hand)
+    balance_observer(session).on_balances_changed(session, on_hand)
     return Posted(rows, on_hand)
 
 
@@ -216,9 +216,7 @@ def stock_views(session: Session, skus: Sequence[str]) -> list[StockView]:
                 allocated=sum(loc["allocated"] for loc in locs),
                 locations=locs,
                 incoming=incoming.get(sku, 0),
-                non_sellable=sum(
-                    loc["on_hand"] for loc in locs if loc["kind"] == "non_sellable"
-                ),
+                non_sellable=sum(loc["on_hand"] for loc in locs if loc["kind"] == "non_sellable"),
             )
         )
     return views

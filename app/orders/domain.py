@@ -136,9 +136,7 @@ def nonstock_demand(lines: Iterable[Line]) -> int:
     return sum(line.quantity for line in lines if line.sku is None and line.quantity > 0)
 
 
-def distribute(
-    lines: Sequence[Line], per_sku: Mapping[str, int], nonstock: int = 0
-) -> list[int]:
+def distribute(lines: Sequence[Line], per_sku: Mapping[str, int], nonstock: int = 0) -> list[int]:
     """Spread a per-SKU quantity over the SKU's lines in line order (first lines first);
     `nonstock` units likewise over the non-stock lines."""
     remaining = dict(per_sku)
@@ -358,9 +356,7 @@ def _plan_deleted(state: OrderState, key: EventKey) -> EventPlan:
     if not is_newer(key, state.content):
         return replace(stale, record_deleted=True, after=after)
     already = state.deleted is not None and is_newer(state.deleted, state.content)
-    return EventPlan(
-        IGNORED if already else APPLIED, record_deleted=True, cancel=True, after=after
-    )
+    return EventPlan(IGNORED if already else APPLIED, record_deleted=True, cancel=True, after=after)
 
 
 def plan_event(state: OrderState, event_type: str, key: EventKey) -> EventPlan:

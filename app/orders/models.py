@@ -29,9 +29,7 @@ class Order(Base):
     order_id: Mapped[int] = mapped_column(sa.BigInteger)
     order_number: Mapped[str | None] = mapped_column(sa.String(100))
     order_date: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    status: Mapped[str] = mapped_column(
-        sa.String(20), default=OrderStatus.PENDING.value
-    )
+    status: Mapped[str] = mapped_column(sa.String(20), default=OrderStatus.PENDING.value)
     allocation_status: Mapped[str] = mapped_column(sa.String(24), default="UNALLOCATED")
     starshipit_status: Mapped[str | None] = mapped_column(sa.String(50))
     reference: Mapped[str | None] = mapped_column(sa.String(200))

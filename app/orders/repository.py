@@ -273,6 +273,53 @@ def add_timeline(session: Session, order_pk: int, entries: Sequence[dict[str, An
         session.connection().execute(sa.insert(table_of(TimelineEntry)), rows)
 
 
+def add_timeline_rows(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Timeline entries of several orders (each row names its order_pk)."""
+    if rows:
+        session.connection().execute(sa.insert(table_of(TimelineEntry)), list(rows))
+
+
+def set_allocation_states(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Orders' status and allocation_status as allocation decided them (rows of id,
+    status, allocation_status, at; the status comes from domain.derive_status)."""
+    if not rows:
+        return
+    o = table_of(Order)
+    stmt = (
+        o.update()
+        .where(o.c.id == sa.bindparam("oid"))
+        .values(
+            status=sa.bindparam("status"),
+            allocation_status=sa.bindparam("allocation_status"),
+            updated_at=sa.bindparam("at"),
+        )
+    )
+    session.connection().execute(stmt, [{**row, "oid": row["id"]} for row in rows])
+
+
+def set_lines_allocated(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Lines' quantity_allocated (rows of line id and q)."""
+    if not rows:
+        return
+    ln = table_of(OrderLine)
+    stmt = (
+        ln.update()
+        .where(ln.c.id == sa.bindparam("lid"))
+        .values(quantity_allocated=sa.bindparam("q"))
+    )
+    session.connection().execute(stmt, [{"lid": row["id"], "q": row["q"]} for row in rows])
+
+
+def clear_lines_allocated(session: Session, order_pk: int) -> None:
+    """No units of the order's lines are allocated any more."""
+    session.execute(
+        sa.update(OrderLine)
+        .where(OrderLine.order_pk == order_pk, OrderLine.quantity_allocated != 0)
+        .values(quantity_allocated=0)
+        .execution_options(synchronize_session="fetch")
+    )
+
+
 def timeline_of(session: Session, order_pk: int) -> list[TimelineEntry]:
     return list(
         session.scalars(

@@ -8,7 +8,6 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from app.allocation import hooks as allocation
 from app.ledger import repository as ledger_repo
 from app.ledger import service as ledger
 from app.ledger.shipping import shipment_movements
@@ -30,6 +29,7 @@ from app.orders.domain import (
     stale_facts,
 )
 from app.orders.models import Order
+from app.orders.ports import allocation_port
 from app.timeutil import isoformat
 
 
@@ -54,8 +54,12 @@ class _Writes:
 
     def current_shipped(self) -> dict[str, int]:
         if self.shipped is None:
-            self.shipped = {} if self.created else ledger_repo.shipped_by_sku(
-                self.session, self.order.account_id, self.order.order_id
+            self.shipped = (
+                {}
+                if self.created
+                else ledger_repo.shipped_by_sku(
+                    self.session, self.order.account_id, self.order.order_id
+                )
             )
         return self.shipped
 
@@ -85,6 +89,7 @@ def apply_order_event(
     answer, or here), so concurrent events for one order apply one after another;
     ledger writes are keyed by event, so a replay cannot count twice.
     """
+    allocation = allocation_port(session)
     if event.event_type == "order_shipped":
         check_shipped_lines(event.lines)
     order, created = locked or repo.lock_order(session, event.account_id, event.order_id)
@@ -141,6 +146,7 @@ def _lines(w: _Writes) -> list[Line]:
 def _ship(w: _Writes, actor: str) -> None:
     """Move the ledger to the event's shipped targets (movements keyed by the event)."""
     session, order, event = w.session, w.order, w.event
+    allocation = allocation_port(session)
     target = shipped_targets(event.lines)
     movements = shipment_movements(
         session,

@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from app import wiring
 from app.config import Settings
 from app.db import Database
 from app.exits import ACT, OK, UNAVAILABLE, USAGE, expected_failures, fail
@@ -36,7 +37,7 @@ class TimeParam(click.ParamType):
 def _open() -> tuple[Settings, Database]:
     with expected_failures():
         settings = Settings.from_env()
-    return settings, Database(settings.database_url)
+    return settings, wiring.database(settings)
 
 
 @click.group()

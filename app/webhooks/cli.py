@@ -12,6 +12,7 @@ import sys
 
 import click
 
+from app import wiring
 from app.config import Settings
 from app.db import Database
 from app.exits import ACT, OK, USAGE, expected_failures, fail
@@ -19,7 +20,7 @@ from app.exits import ACT, OK, USAGE, expected_failures, fail
 
 def _database() -> Database:
     with expected_failures():
-        return Database(Settings.from_env().database_url)
+        return wiring.database(Settings.from_env())
 
 
 @click.group()

@@ -268,9 +268,7 @@ def _plain_header(order: dict[str, Any]) -> dict[str, Any]:
     return {k: header[k] for k in _HEADER_FIELDS if k in header}  # the schemas' key order
 
 
-def _plain_items(
-    order: dict[str, Any], event_type: str
-) -> tuple[list[Line], list[dict[str, Any]]]:
+def _plain_items(order: dict[str, Any], event_type: str) -> tuple[list[Line], list[dict[str, Any]]]:
     items = order.get("items")
     if items is None:
         if event_type != "order_deleted":

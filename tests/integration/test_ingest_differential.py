@@ -104,13 +104,18 @@ def snapshot(app: Flask) -> dict[str, Any]:
         orders = _rows(conn, Order, ("account_id", "order_id"))
         pk = {r.id: r.order_id for r in conn.execute(sa.select(Order.id, Order.order_id))}
         lines = _rows(conn, OrderLine, ("order_pk", "line_no"))
-        for row, raw in zip(lines, conn.execute(sa.select(OrderLine.order_pk)
-                                                .order_by(OrderLine.order_pk, OrderLine.line_no)),
-                            strict=True):
+        for row, raw in zip(
+            lines,
+            conn.execute(
+                sa.select(OrderLine.order_pk).order_by(OrderLine.order_pk, OrderLine.line_no)
+            ),
+            strict=True,
+        ):
             row["order_pk"] = pk[raw.order_pk]
         timeline = _rows(conn, TimelineEntry, ("order_pk", "id"), drop=("at",))
-        pks = conn.execute(sa.select(TimelineEntry.order_pk)
-                           .order_by(TimelineEntry.order_pk, TimelineEntry.id)).scalars()
+        pks = conn.execute(
+            sa.select(TimelineEntry.order_pk).order_by(TimelineEntry.order_pk, TimelineEntry.id)
+        ).scalars()
         for row, order_pk in zip(timeline, pks, strict=True):
             row["order_pk"] = pk[order_pk]
         return {

@@ -90,7 +90,10 @@ def test_upgrade_to_0008_keeps_the_wording_of_existing_timeline_entries_and_down
     )
     assert all(r.detail is None for r in upgraded[: len(SENTENCES)])
     assert upgraded[1].facts == {
-        "sku": "SKU-A", "quantity": -2, "location": "DEFAULT", "movement": 7
+        "sku": "SKU-A",
+        "quantity": -2,
+        "location": "DEFAULT",
+        "movement": 7,
     }
     assert upgraded[3].facts == {"from": "PENDING", "to": "SHIPPED"}
 

@@ -63,7 +63,10 @@ def fold(stream: list) -> tuple[OrderState, list[str], OrderStatus]:
 def test_a_first_created_event_is_applied_and_takes_the_content() -> None:
     plan = plan_event(OrderState(), "order_created", key(1))
     assert (plan.outcome, plan.take_content, plan.ship, plan.log_lines) == (
-        APPLIED, True, False, True
+        APPLIED,
+        True,
+        False,
+        True,
     )
 
 
@@ -75,7 +78,10 @@ def test_an_event_older_than_the_content_is_stale_against_the_newer_event() -> N
 def test_a_shipment_older_than_the_content_still_ships_but_keeps_the_lines() -> None:
     plan = plan_event(OrderState(content=key(5, "x")), "order_shipped", key(1))
     assert (plan.outcome, plan.ship, plan.take_content, plan.log_lines) == (
-        APPLIED, True, False, True
+        APPLIED,
+        True,
+        False,
+        True,
     )
 
 
@@ -116,9 +122,11 @@ def test_the_newest_shipment_and_deletion_win_in_any_order(stream, random):
     shuffled = list(stream)
     random.shuffle(shuffled)
     state, _, _ = fold(shuffled)
+
     def newest(kind: str) -> EventKey | None:
         keys = [key(m, f"{t}-{e}") for t, m, e, _ in stream if t == kind]
         return max(keys, default=None)
+
     assert state.shipped == newest("order_shipped")
     assert state.deleted == newest("order_deleted")
     assert fold(stream)[0].shipped == state.shipped

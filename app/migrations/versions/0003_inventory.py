@@ -54,7 +54,9 @@ def upgrade() -> None:
         sa.Column("sku", sa.String(length=50), nullable=False),
         sa.Column("quantity", sa.Integer(), nullable=False),
         sa.Column("received", sa.Integer(), nullable=False),
-        sa.CheckConstraint("quantity > 0", name=op.f("ck_expected_receipt_lines_quantity_positive")),
+        sa.CheckConstraint(
+            "quantity > 0", name=op.f("ck_expected_receipt_lines_quantity_positive")
+        ),
         sa.ForeignKeyConstraint(
             ["receipt_id"],
             ["expected_receipts.id"],

@@ -44,9 +44,7 @@ def upgrade() -> None:
     op.add_column("reconciliation_runs", sa.Column("progress", sa.JSON(), nullable=True))
     # Runs left `running` by processes of the previous release cannot be resumed (they
     # kept no progress): they are closed as interrupted before the one-running rule.
-    op.execute(
-        "UPDATE reconciliation_runs SET status = 'interrupted' WHERE status = 'running'"
-    )
+    op.execute("UPDATE reconciliation_runs SET status = 'interrupted' WHERE status = 'running'")
     op.create_index(
         "ux_reconciliation_runs_one_running",
         "reconciliation_runs",

@@ -62,8 +62,12 @@ def _guess(kind: str, detail: str) -> dict[str, Any] | None:
     if kind in ("created", "changed", "shipped") and (m := _LINES.fullmatch(detail)):
         return _line_facts(m)
     if detail.startswith(f"{kind} ") and (m := _MOVEMENT.fullmatch(detail[len(kind) + 1 :])):
-        return {"sku": m["sku"], "quantity": int(m["qty"]), "location": m["loc"],
-                "movement": int(m["id"])}
+        return {
+            "sku": m["sku"],
+            "quantity": int(m["qty"]),
+            "location": m["loc"],
+            "movement": int(m["id"]),
+        }
     return None
 
 
@@ -100,7 +104,9 @@ def upgrade() -> None:
         batch_op.alter_column("detail", existing_type=sa.Text(), nullable=True)
     t = _timeline()
     set_facts = (
-        sa.update(t).where(t.c.id == sa.bindparam("pk")).values(facts=sa.bindparam("f"), detail=None)
+        sa.update(t)
+        .where(t.c.id == sa.bindparam("pk"))
+        .values(facts=sa.bindparam("f"), detail=None)
     )
     for rows in _batches(sa.select(t.c.id, t.c.kind, t.c.detail)):
         converted = [
@@ -114,12 +120,12 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     t = _timeline()
-    set_detail = (
-        sa.update(t).where(t.c.id == sa.bindparam("pk")).values(detail=sa.bindparam("d"))
-    )
+    set_detail = sa.update(t).where(t.c.id == sa.bindparam("pk")).values(detail=sa.bindparam("d"))
     query = sa.select(t.c.id, t.c.kind, t.c.facts, t.c.detail).where(t.c.facts.is_not(None))
     for rows in _batches(query):
-        worded = [{"pk": pk, "d": timeline_text(kind, facts, detail)} for pk, kind, facts, detail in rows]
+        worded = [
+            {"pk": pk, "d": timeline_text(kind, facts, detail)} for pk, kind, facts, detail in rows
+        ]
         op.get_bind().execute(set_detail, worded)
     op.get_bind().execute(sa.update(t).where(t.c.detail.is_(None)).values(detail=""))
     with op.batch_alter_table("order_timeline", schema=None) as batch_op:

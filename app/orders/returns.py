@@ -1,4 +1,5 @@
-"""Returns against an order: each unit is restocked or set aside as damaged.
+"""Returns against an order (order side: it reads the order and writes its timeline,
+then posts ledger movements): each unit is restocked or set aside as damaged.
 
 - `restock`: a `return` movement puts the units back into a chosen sellable location.
 - `damaged`: a `return_damaged` movement puts them into a `non_sellable` location
