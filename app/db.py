@@ -239,6 +239,13 @@ def _byte_order_postgresql(element: byte_order, compiler: Any, **kw: Any) -> str
     return f'{compiler.process(element.column, **kw)} COLLATE "C"'
 
 
+def wired(session: Session, key: str, default: T) -> T:
+    """What the app wired into this session's `info` under `key` (see Database's
+    `session_info`), or `default` for a session nobody wired."""
+    found: T | None = session.info.get(key)
+    return found if found is not None else default
+
+
 def table_of(model: type[Base]) -> sa.Table:
     """The Core table behind a model (for cached executemany statements on hot paths)."""
     table = model.__table__

@@ -14,7 +14,16 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app.allocation.models import Allocation, AllocationRule, Release
-from app.db import adopt, byte_order, pg_execute, pg_json, pg_rows, prepared, table_of
+from app.db import (
+    adopt,
+    byte_order,
+    pg_execute,
+    pg_json,
+    pg_rows,
+    prepared,
+    table_of,
+    wired,
+)
 from app.ledger.models import Batch, BundleComponent, Location, Product, StockBalance
 from app.orders import repository as orders_repo
 from app.orders.models import Order, OrderLine
@@ -747,5 +756,4 @@ def store_for(dialect: str) -> AllocationStore:
 
 def allocation_store(session: Session) -> AllocationStore:
     """The store wired into this session (the Core store if none was)."""
-    store: AllocationStore | None = session.info.get(STORE_KEY)
-    return store if store is not None else CORE_STORE
+    return wired(session, STORE_KEY, CORE_STORE)

@@ -12,6 +12,8 @@ from typing import Protocol
 
 from sqlalchemy.orm import Session
 
+from app.db import wired
+
 OBSERVER_KEY = "ledger.balance_observer"  # session.info key the session factory fills in
 
 BalanceKey = tuple[str, str, str]  # (sku, location, batch)
@@ -33,5 +35,4 @@ NO_OBSERVER = NoObserver()
 
 def balance_observer(session: Session) -> BalanceObserver:
     """The balance observer wired into this session (NoObserver if none was)."""
-    observer: BalanceObserver | None = session.info.get(OBSERVER_KEY)
-    return observer if observer is not None else NO_OBSERVER
+    return wired(session, OBSERVER_KEY, NO_OBSERVER)

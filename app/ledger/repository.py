@@ -19,6 +19,7 @@ from app.db import (
     pg_rows,
     prepared,
     table_of,
+    wired,
 )
 from app.ledger.domain import (
     SHIPMENT,
@@ -209,8 +210,7 @@ def store_for(dialect: str) -> LedgerStore:
 
 def ledger_store(session: Session) -> LedgerStore:
     """The store wired into this session (the Core store if none was)."""
-    store: LedgerStore | None = session.info.get(STORE_KEY)
-    return store if store is not None else CORE_STORE
+    return wired(session, STORE_KEY, CORE_STORE)
 
 
 def insert_movements(session: Session, movements: Sequence[NewMovement]) -> list[sa.Row[Any]]:

@@ -13,6 +13,7 @@ from typing import Protocol
 
 from sqlalchemy.orm import Session
 
+from app.db import wired
 from app.ledger.shipping import Source
 from app.orders.models import Order
 
@@ -87,5 +88,4 @@ NO_ALLOCATION = NoAllocation()
 
 def allocation_port(session: Session) -> AllocationPort:
     """The allocation engine wired into this session (NoAllocation if none was)."""
-    port: AllocationPort | None = session.info.get(PORT_KEY)
-    return port if port is not None else NO_ALLOCATION
+    return wired(session, PORT_KEY, NO_ALLOCATION)
