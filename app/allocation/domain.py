@@ -6,11 +6,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-UNALLOCATED = "UNALLOCATED"
-ALLOCATED = "ALLOCATED"
-PARTIALLY_ALLOCATED = "PARTIALLY_ALLOCATED"
-COULD_NOT_ALLOCATE = "COULD_NOT_ALLOCATE"
-OVERALLOCATED = "OVERALLOCATED"
+from app.orders.domain import (  # noqa: F401 - one AllocationStatus, on the order side
+    ALLOCATED,
+    COULD_NOT_ALLOCATE,
+    OVERALLOCATED,
+    PARTIALLY_ALLOCATED,
+    UNALLOCATED,
+)
+
 # Statuses under which the order holds no live allocation (no query needed).
 HOLDS_NOTHING = (UNALLOCATED, COULD_NOT_ALLOCATE)
 

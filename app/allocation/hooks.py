@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from app.allocation import repository as repo
 from app.allocation import service
 from app.allocation.config import AllocationConfig
-from app.allocation.domain import HOLDS_NOTHING
+from app.allocation.domain import HOLDS_NOTHING, UNALLOCATED
 from app.ledger.shipping import Source
 from app.orders.models import Order
 from app.orders.ports import allocation_port
@@ -44,10 +44,10 @@ class AllocationHooks:
 
     def on_lines_changed(self, session: Session, order: Order) -> None:
         """Lines or quantities changed: cancel the order's allocations (CONTRACT §2)."""
-        if order.allocation_status == "UNALLOCATED":
+        if order.allocation_status == UNALLOCATED:
             return
         if order.allocation_status in HOLDS_NOTHING:
-            order.allocation_status = "UNALLOCATED"
+            order.allocation_status = UNALLOCATED
             return
         service.free_allocations(session, order, "order lines changed")
 

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
+from app.allocation.domain import ALLOCATED
 from app.allocation.models import Allocation, AllocationRule, Release
 from app.db import (
     adopt,
@@ -449,7 +450,7 @@ def allocatable_candidate_clause() -> sa.ColumnElement[bool]:
         OrderLine.order_pk == Order.id, OrderLine.quantity > 0, OrderLine.sku.is_not(None)
     )
     return sa.and_(
-        Order.status.in_(ALLOCATABLE_STATUSES), Order.allocation_status != "ALLOCATED", has_lines
+        Order.status.in_(ALLOCATABLE_STATUSES), Order.allocation_status != ALLOCATED, has_lines
     )
 
 

@@ -11,7 +11,8 @@ from zoneinfo import ZoneInfo
 from flask import Flask
 
 from app.config import Settings
-from app.orders.domain import OrderStatus
+from app.ledger.domain import MovementKind
+from app.orders.domain import AllocationStatus, OrderStatus
 from app.reconcile.domain import effective_status
 from app.timeutil import local_text, parse_time, utcnow
 
@@ -24,21 +25,21 @@ WORDS = {
     OrderStatus.PARTIALLY_SHIPPED: "Partly shipped",
     OrderStatus.SHIPPED: "Shipped",
     OrderStatus.CANCELLED: "Cancelled",
-    "UNALLOCATED": "Not reserved",
-    "ALLOCATED": "Reserved",
-    "PARTIALLY_ALLOCATED": "Partly reserved",
-    "COULD_NOT_ALLOCATE": "Could not reserve",
-    "OVERALLOCATED": "Over-reserved",
-    "shipment": "Shipped",
-    "shipment_reversal": "Label voided, back to stock",
-    "receipt": "Received",
-    "adjustment": "Adjusted",
-    "stocktake": "Stocktake",
-    "return": "Returned",
-    "return_damaged": "Returned damaged",
-    "transfer_out": "Transferred out",
-    "transfer_in": "Transferred in",
-    "import": "Imported",
+    AllocationStatus.UNALLOCATED: "Not reserved",
+    AllocationStatus.ALLOCATED: "Reserved",
+    AllocationStatus.PARTIALLY_ALLOCATED: "Partly reserved",
+    AllocationStatus.COULD_NOT_ALLOCATE: "Could not reserve",
+    AllocationStatus.OVERALLOCATED: "Over-reserved",
+    MovementKind.SHIPMENT: "Shipped",
+    MovementKind.SHIPMENT_REVERSAL: "Label voided, back to stock",
+    MovementKind.RECEIPT: "Received",
+    MovementKind.ADJUSTMENT: "Adjusted",
+    MovementKind.STOCKTAKE: "Stocktake",
+    MovementKind.RETURN: "Returned",
+    MovementKind.RETURN_DAMAGED: "Returned damaged",
+    MovementKind.TRANSFER_OUT: "Transferred out",
+    MovementKind.TRANSFER_IN: "Transferred in",
+    MovementKind.IMPORT: "Imported",
     "created": "Order received from Starshipit",
     "changed": "Order changed in Starshipit",
     "shipped": "Starshipit says shipped",

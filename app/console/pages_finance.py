@@ -14,9 +14,8 @@ from app.console.routes import bp
 from app.reconcile import review
 from app.reconcile.client import StarshipitNotConfigured
 from app.reconcile.csv_response import drift_csv_response
-from app.reconcile.domain import CATEGORIES, REPAIRABLE
+from app.reconcile.domain import CATEGORIES, DRIFT_SORTS, REPAIRABLE, DriftFilter
 from app.reconcile.launch import launch_resume, launch_run
-from app.reconcile.review_repository import SORTS, DriftFilter
 from app.reconcile.service import (
     RESUMABLE,
     RepairRefused,
@@ -110,7 +109,7 @@ def _drift_filter() -> DriftFilter:
 @bp.get("/reconciliations/<int:run_id>")
 def reconciliation(run_id: int) -> ResponseReturnValue:
     flt = _drift_filter()
-    sort = params.choice("sort", tuple(SORTS), "id")
+    sort = params.choice("sort", DRIFT_SORTS, "id")
     descending = params.choice("dir", ("asc", "desc"), "asc") == "desc"
     page_no = params.whole("page", 1, maximum=100_000)
     report = review.drift_report(

@@ -7,6 +7,7 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from enum import StrEnum
 
 from app.ledger.strategies import (  # noqa: F401 - the names ledger code uses
     DEFAULT_STRATEGY,
@@ -16,35 +17,46 @@ from app.ledger.strategies import (  # noqa: F401 - the names ledger code uses
     STRATEGIES,
 )
 
-SHIPMENT = "shipment"
-SHIPMENT_REVERSAL = "shipment_reversal"
-RECEIPT = "receipt"
-ADJUSTMENT = "adjustment"
-STOCKTAKE = "stocktake"
-RETURN = "return"
-RETURN_DAMAGED = "return_damaged"
-TRANSFER_OUT = "transfer_out"
-TRANSFER_IN = "transfer_in"
-IMPORT = "import"
-MANUAL_TYPES = (RECEIPT, ADJUSTMENT)
-SHIPMENT_TYPES = (SHIPMENT, SHIPMENT_REVERSAL)
-RETURN_TYPES = (RETURN, RETURN_DAMAGED)
-MOVEMENT_TYPES = (
-    SHIPMENT,
-    SHIPMENT_REVERSAL,
-    RECEIPT,
-    ADJUSTMENT,
-    STOCKTAKE,
-    RETURN,
-    RETURN_DAMAGED,
-    TRANSFER_OUT,
-    TRANSFER_IN,
-    IMPORT,
-)
 
-# Location kinds (mirrors app.ledger.models.LOCATION_KINDS).
-PICK_FACE, BULK, NON_SELLABLE = "pick_face", "bulk", "non_sellable"
-LOCATION_KINDS = (PICK_FACE, BULK, NON_SELLABLE)
+class MovementKind(StrEnum):
+    """What a stock movement is (the values are what the database and API hold)."""
+
+    SHIPMENT = "shipment"
+    SHIPMENT_REVERSAL = "shipment_reversal"
+    RECEIPT = "receipt"
+    ADJUSTMENT = "adjustment"
+    STOCKTAKE = "stocktake"
+    RETURN = "return"
+    RETURN_DAMAGED = "return_damaged"
+    TRANSFER_OUT = "transfer_out"
+    TRANSFER_IN = "transfer_in"
+    IMPORT = "import"
+
+
+SHIPMENT = MovementKind.SHIPMENT
+SHIPMENT_REVERSAL = MovementKind.SHIPMENT_REVERSAL
+RECEIPT = MovementKind.RECEIPT
+ADJUSTMENT = MovementKind.ADJUSTMENT
+STOCKTAKE = MovementKind.STOCKTAKE
+RETURN = MovementKind.RETURN
+RETURN_DAMAGED = MovementKind.RETURN_DAMAGED
+TRANSFER_OUT = MovementKind.TRANSFER_OUT
+TRANSFER_IN = MovementKind.TRANSFER_IN
+IMPORT = MovementKind.IMPORT
+MANUAL_TYPES: tuple[str, ...] = (RECEIPT, ADJUSTMENT)
+SHIPMENT_TYPES: tuple[str, ...] = (SHIPMENT, SHIPMENT_REVERSAL)
+RETURN_TYPES: tuple[str, ...] = (RETURN, RETURN_DAMAGED)
+MOVEMENT_TYPES: tuple[str, ...] = tuple(MovementKind)
+
+
+class LocationKind(StrEnum):
+    PICK_FACE = "pick_face"
+    BULK = "bulk"
+    NON_SELLABLE = "non_sellable"
+
+
+PICK_FACE, BULK, NON_SELLABLE = LocationKind.PICK_FACE, LocationKind.BULK, LocationKind.NON_SELLABLE
+LOCATION_KINDS: tuple[str, ...] = tuple(LocationKind)
 TRACKING_MODES = ("none", "batch", "serial")
 BUNDLE_KINDS = ("none", "exploding", "require_stock")
 # Product strategies; None on a product means DEFAULT_STRATEGY.

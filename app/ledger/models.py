@@ -13,11 +13,6 @@ from app.timeutil import utcnow
 DEFAULT_LOCATION = "DEFAULT"
 
 
-TRACKING_MODES = ("none", "batch", "serial")
-BUNDLE_KINDS = ("none", "exploding", "require_stock")
-LOCATION_KINDS = ("pick_face", "bulk", "non_sellable")
-
-
 class Product(Base):
     """A SKU. Created on first sight (an order line, a receipt)."""
 

@@ -27,18 +27,23 @@ SHIPPED = OrderStatus.SHIPPED
 CANCELLED = OrderStatus.CANCELLED
 ORDER_STATUSES: tuple[str, ...] = tuple(OrderStatus)
 
-UNALLOCATED = "UNALLOCATED"
-ALLOCATED = "ALLOCATED"
-PARTIALLY_ALLOCATED = "PARTIALLY_ALLOCATED"
-COULD_NOT_ALLOCATE = "COULD_NOT_ALLOCATE"
-OVERALLOCATED = "OVERALLOCATED"
-ALLOCATION_STATUSES = (
-    UNALLOCATED,
-    ALLOCATED,
-    PARTIALLY_ALLOCATED,
-    COULD_NOT_ALLOCATE,
-    OVERALLOCATED,
-)
+
+class AllocationStatus(StrEnum):
+    """How much of an order's open units stock is reserved for (Ordoro's statuses)."""
+
+    UNALLOCATED = "UNALLOCATED"
+    ALLOCATED = "ALLOCATED"
+    PARTIALLY_ALLOCATED = "PARTIALLY_ALLOCATED"
+    COULD_NOT_ALLOCATE = "COULD_NOT_ALLOCATE"
+    OVERALLOCATED = "OVERALLOCATED"
+
+
+UNALLOCATED = AllocationStatus.UNALLOCATED
+ALLOCATED = AllocationStatus.ALLOCATED
+PARTIALLY_ALLOCATED = AllocationStatus.PARTIALLY_ALLOCATED
+COULD_NOT_ALLOCATE = AllocationStatus.COULD_NOT_ALLOCATE
+OVERALLOCATED = AllocationStatus.OVERALLOCATED
+ALLOCATION_STATUSES: tuple[str, ...] = tuple(AllocationStatus)
 
 EVENT_TYPES = ("order_created", "order_changed", "order_deleted", "order_shipped")
 CONTENT_EVENTS = ("order_created", "order_changed", "order_shipped")

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, BigIntPK, UTCDateTime
-from app.orders.domain import OrderStatus
+from app.orders.domain import AllocationStatus, OrderStatus
 from app.timeutil import utcnow
 
 
@@ -30,7 +30,9 @@ class Order(Base):
     order_number: Mapped[str | None] = mapped_column(sa.String(100))
     order_date: Mapped[datetime | None] = mapped_column(UTCDateTime)
     status: Mapped[str] = mapped_column(sa.String(20), default=OrderStatus.PENDING.value)
-    allocation_status: Mapped[str] = mapped_column(sa.String(24), default="UNALLOCATED")
+    allocation_status: Mapped[str] = mapped_column(
+        sa.String(24), default=AllocationStatus.UNALLOCATED.value
+    )
     starshipit_status: Mapped[str | None] = mapped_column(sa.String(50))
     reference: Mapped[str | None] = mapped_column(sa.String(200))
     platform: Mapped[str | None] = mapped_column(sa.String(100))

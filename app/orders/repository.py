@@ -22,7 +22,7 @@ from app.db import (
 )
 from app.ledger import repository as ledger_repo
 from app.ledger.domain import NewMovement
-from app.orders.domain import Line, OrderEvent, OrderStatus
+from app.orders.domain import AllocationStatus, Line, OrderEvent, OrderStatus
 from app.orders.models import Order, OrderLine, TimelineEntry
 from app.timeutil import utcnow
 
@@ -115,7 +115,7 @@ def _lock_order_statement(dialect: str) -> Any:
         account_id=sa.bindparam("account_id"),
         order_id=sa.bindparam("order_id"),
         status=OrderStatus.PENDING.value,
-        allocation_status="UNALLOCATED",
+        allocation_status=AllocationStatus.UNALLOCATED,
         created_at=now,
         updated_at=now,
     )

@@ -75,6 +75,12 @@ def state_of(order: Order) -> OrderState:
     )
 
 
+def _record_deleted(order: Order, event: OrderEvent) -> None:
+    order.deleted_at, order.deleted_event_id = event.occurred_at, event.event_id
+    if order.order_number is None and event.order_number:
+        order.order_number = event.order_number
+
+
 def apply_order_event(
     session: Session,
     event: OrderEvent,
@@ -97,9 +103,7 @@ def apply_order_event(
     plan = plan_event(state, event.event_type, event.key)
     w = _Writes(session, order, event, created)
     if plan.record_deleted:
-        order.deleted_at, order.deleted_event_id = event.occurred_at, event.event_id
-        if order.order_number is None and event.order_number:
-            order.order_number = event.order_number
+        _record_deleted(order, event)
     if plan.cancel:
         w.log("deleted", {})
         allocation.on_deleted(session, order)

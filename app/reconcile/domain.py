@@ -39,6 +39,20 @@ STATUS_MISMATCH = DriftCategory.STATUS_MISMATCH
 NEGATIVE_STOCK = DriftCategory.NEGATIVE_STOCK
 UNSHIPPED_MISSING = DriftCategory.UNSHIPPED_MISSING
 CATEGORIES: tuple[str, ...] = tuple(DriftCategory)
+# How a drift report can be sorted (review_repository maps each to its column).
+DRIFT_SORTS = ("id", "order_number", "sku", "category", "difference", "value", "shipped_at")
+
+
+@dataclass(frozen=True)
+class DriftFilter:
+    """Which rows of a drift report to show (empty means any)."""
+
+    categories: tuple[str, ...] = ()
+    sku: str | None = None
+    order_number: str | None = None
+    states: tuple[str, ...] = ()
+
+
 # Rows a repair applies (CONTRACT §4); everything else is for people to resolve.
 REPAIRABLE = (MISSING_SHIPMENT, UNKNOWN_ORDER, QUANTITY_MISMATCH)
 

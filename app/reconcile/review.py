@@ -12,9 +12,8 @@ import sqlalchemy as sa
 from app.db import Database
 from app.reconcile import repository as repo
 from app.reconcile import review_repository as review_repo
-from app.reconcile.domain import REPAIRABLE
+from app.reconcile.domain import REPAIRABLE, DriftFilter
 from app.reconcile.models import ReconciliationRun
-from app.reconcile.review_repository import DriftFilter
 from app.reconcile.service import group_by_order, repair_order_rows, repairable_run
 from app.reconcile.valuation import NOTE_STATES, Facts, check_note, drift_facts
 from app.timeutil import utcnow

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, aliased
 from app.db import insert_for
 from app.ledger.models import StockMovement
 from app.orders.models import Order, OrderLine
+from app.reconcile.domain import DRIFT_SORTS, DriftFilter
 from app.reconcile.models import ReconciliationDrift, ReconciliationRun
 from app.reconcile.review_models import DriftFact, DriftNote
 from app.reconcile.valuation import ACKNOWLEDGED, OPEN, REPAIRED, RESOLVED, Facts
@@ -30,14 +31,7 @@ SORTS: dict[str, Any] = {
     "value": F.value,
     "shipped_at": F.shipped_at,
 }
-
-
-@dataclass(frozen=True)
-class DriftFilter:
-    categories: tuple[str, ...] = ()
-    sku: str | None = None
-    order_number: str | None = None
-    states: tuple[str, ...] = ()
+assert tuple(SORTS) == DRIFT_SORTS
 
 
 def _latest_note(run_id: int) -> tuple[Any, Any]:
