@@ -8,19 +8,23 @@
    same again (fresh state) by 4 concurrent releaser processes with stock made scarce;
    orders/s and an oversell check (allocated ≤ on hand, allocated == Σ live allocations).
 2. HTTP: single-order releases `POST /api/orders/{id}/release` of 1-line orders, gunicorn
-   2 workers, 8 concurrent clients, in consecutive runs while allocations accumulate
-   (throughput must stay flat), counting 5xx.
+   2 workers, wrk with 8 connections (each order once), in consecutive runs while
+   allocations accumulate (throughput must stay flat), counting errors and non-2xx.
 Figures are medians over --repeats runs.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing as mp
 import os
 import random
+import shutil
+import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -30,8 +34,7 @@ import psycopg
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ingest import free_port, machine, start_server  # noqa: E402
-from loadgen import Request, closed_loop, median  # noqa: E402
+from ingest import ensure_wrk, free_port, machine, start_server, write_requests, wrk_requests  # noqa: E402
 
 from app.allocation.config import AllocationConfig  # noqa: E402
 from app.allocation.service import release_orders  # noqa: E402
@@ -190,11 +193,16 @@ def bulk(pg: str, orders: int, releasers: int, stock_factor: float, seed_: int) 
     }
 
 
-def http_runs(pg: str, per_run: int, runs: int, connections: int, threads: int) -> dict:
+def http_runs(pg: str, seconds: int, runs: int, connections: int, threads: int) -> dict:
+    """Single releases over HTTP driven by wrk (a C client: a Python load generator would
+    take CPU from the servers on 2 cores), each order released once, in consecutive runs
+    of `seconds` while allocations accumulate."""
+    wrk = ensure_wrk()
     dsn, url = reset(pg, "sm_bench_alloc_http")
-    warm = 300  # imports, connections, prepared statements, caches: not measured
-    total = per_run * runs + warm
-    seed(dsn, account="default", orders=total, max_lines=1, stock_factor=1.0, seed_=5)
+    warm_seconds = 3  # imports, connections, prepared statements, caches: not measured
+    per_second = 2500  # more orders than a run can release: a run must not run dry
+    slices = [warm_seconds * per_second] + [seconds * per_second] * runs
+    seed(dsn, account="default", orders=sum(slices), max_lines=1, stock_factor=1.0, seed_=5)
     port = free_port()
     env = dict(
         os.environ,
@@ -206,35 +214,60 @@ def http_runs(pg: str, per_run: int, runs: int, connections: int, threads: int) 
     gunicorn = [sys.executable, "-m", "gunicorn", "-w", "2", "--backlog", "2048"]
     if threads > 1:
         gunicorn += ["--threads", str(threads)]
-    log = Path(os.environ.get("TMPDIR", "/tmp")) / f"sm_bench_alloc_{port}.log"
-    server = start_server(gunicorn + ["-b", f"127.0.0.1:{port}", "wsgi:app"], ROOT, env, port, log)
-    base = f"http://127.0.0.1:{port}"
+    work = Path(tempfile.mkdtemp(prefix="sm-bench-alloc-"))
+    server = start_server(
+        gunicorn + ["-b", f"127.0.0.1:{port}", "wsgi:app"], ROOT, env, port, work / "server.log"
+    )
     headers = {"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"}
-    rates, errors, statuses = [], 0, {}
+    ids = list(range(1, sum(slices) + 1))
+    random.Random(9).shuffle(ids)
+    rates, errors, sent, issued = [], 0, 0, 0
     try:
-        ids = list(range(1, total + 1))
-        random.Random(9).shuffle(ids)
-        warm_up = closed_loop(
-            base,
-            [(f"/api/orders/{oid}/release", b"{}", headers) for oid in ids[-warm:]],
-            connections,
-        )
-        errors += sum(n for code, n in warm_up.statuses.items() if code >= 500)
-        for r in range(runs):
-            reqs: list[Request] = [
-                (f"/api/orders/{oid}/release", b"{}", headers)
-                for oid in ids[r * per_run : (r + 1) * per_run]
+        start = 0
+        for r, size in enumerate(slices):
+            prefix = work / f"run{r}"
+            requests = [
+                (f"/api/orders/{oid}/release", headers, b"{}") for oid in ids[start : start + size]
             ]
-            res = closed_loop(base, reqs, connections)
-            rates.append(res.rate)
-            errors += sum(n for code, n in res.statuses.items() if code >= 500)
-            for code, n in res.statuses.items():
-                statuses[code] = statuses.get(code, 0) + n
+            write_requests(prefix, requests, 1)
+            start += size
+            result = wrk_requests(
+                wrk,
+                f"http://127.0.0.1:{port}",
+                prefix,
+                1,
+                connections,
+                warm_seconds if r == 0 else seconds,
+            )
+            errors += sum(
+                result[k]
+                for k in (
+                    "status_errors",
+                    "connect_errors",
+                    "read_errors",
+                    "write_errors",
+                    "timeouts",
+                )
+            )
+            sent += result["requests"]  # answered
+            issued += sum(result["issued"])  # answered, or in flight when wrk stopped
+            if r:
+                rates.append(result["requests"] / (result["duration_us"] / 1e6))
     finally:
         server.terminate()
         server.wait(timeout=30)
+        shutil.rmtree(work, ignore_errors=True)
     over, drift = check(dsn)
-    return {"rates": rates, "errors5xx": errors, "statuses": statuses, "over": over, "drift": drift}
+    released = sum(n for status, n in counts(dsn, "default").items() if status != "UNALLOCATED")
+    return {
+        "rates": rates,
+        "errors": errors,
+        "sent": sent,
+        "issued": issued,
+        "released": released,
+        "over": over,
+        "drift": drift,
+    }
 
 
 def main() -> None:
@@ -246,7 +279,7 @@ def main() -> None:
     )
     parser.add_argument("--orders", type=int, default=10_000)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--http-per-run", type=int, default=2000)
+    parser.add_argument("--http-seconds", type=int, default=10, help="length of an HTTP run")
     parser.add_argument("--http-runs", type=int, default=3)
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument(
@@ -254,6 +287,7 @@ def main() -> None:
     )
     parser.add_argument("--skip-bulk", action="store_true")
     parser.add_argument("--record", action="store_true")
+    parser.add_argument("--json", help="also write the headline figures to this file")
     args = parser.parse_args()
 
     single, four = [], []
@@ -261,11 +295,11 @@ def main() -> None:
         single.append(bulk(args.pg, args.orders, 1, 1.05, 100 + r))
         four.append(bulk(args.pg, args.orders, 4, 0.8, 200 + r))
         print(f"bulk run {r + 1}: 1 releaser {single[-1]}; 4 releasers {four[-1]}", flush=True)
-    http = http_runs(args.pg, args.http_per_run, args.http_runs, args.connections, args.threads)
+    http = http_runs(args.pg, args.http_seconds, args.http_runs, args.connections, args.threads)
     print(f"http: {http}", flush=True)
 
     def med(rows: list[dict], key: str) -> float:
-        return median([row[key] for row in rows])
+        return statistics.median([row[key] for row in rows]) if rows else 0.0
 
     oversell = sum(r["over"] + r["drift"] for r in single + four) + http["over"] + http["drift"]
     summary = (
@@ -277,13 +311,22 @@ def main() -> None:
         f"{med(four, 'rate'):.0f} | zero oversell | "
         f"{sum(r['over'] + r['drift'] for r in four)} |\n"
         f"| HTTP POST /api/orders/{{id}}/release, 1-line orders, gunicorn 2 workers, "
-        f"{args.connections} clients, runs of {args.http_per_run} as allocations accumulate | "
+        f"wrk {args.connections} connections, runs of {args.http_seconds} s as allocations accumulate | "
         + " → ".join(f"{x:.0f}" for x in http["rates"])
         + f" | ≥ 600, flat | {http['over'] + http['drift']} |\n\n"
-        f"HTTP statuses: {http['statuses']} (5xx: {http['errors5xx']}). "
+        f"HTTP: {http['sent']} releases answered ({http['issued']} sent), "
+        f"{http['released']} orders released, "
+        f"{http['errors']} errors or non-2xx answers. "
         f"4-releaser end states (last run): {four[-1]['statuses'] if four else '-'}. "
         f"Oversold or drifted balances over all runs: {oversell}.\n"
     )
+    if args.json:
+        figures = {
+            "bulk 1 releaser orders/s": med(single, "rate"),
+            "bulk 4 releasers orders/s": med(four, "rate"),
+            "HTTP single releases/s": statistics.median(http["rates"]),
+        }
+        Path(args.json).write_text(json.dumps(figures))
     print()
     print(summary)
     if args.record:
@@ -293,8 +336,9 @@ def main() -> None:
                 f"\n### allocation — {stamp}\n\nMachine: {machine()}; PostgreSQL on the same "
                 f"host; {args.repeats} repeats of the bulk runs.\n\n{summary}"
             )
-    if oversell or http["errors5xx"]:
-        raise SystemExit("oversell, drift or 5xx")
+    lost = not http["sent"] <= http["released"] <= http["issued"]
+    if oversell or http["errors"] or lost:
+        raise SystemExit("oversell, drift, errors, or releases lost")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ each on its own fresh database of the same PostgreSQL server, on free ports. Loa
 from wrk (a C load generator; installed with apt-get when missing), so the client does
 not starve the servers of CPU. The event stream is generated and signed before any run
 (unique `order_shipped` events for new orders, 1–4 lines over 1,000 SKUs, so events share
-SKUs) and written to files that bench/ingest.lua cycles through: each request is sent once.
+SKUs) and written to files that bench/requests.lua cycles through: each request is sent once.
 Both servers get the same stream in every run. Per repeat, in alternating order:
 
 - throughput: wrk with N connections for D seconds, as fast as the servers answer;
@@ -163,14 +163,35 @@ def make_events(tag: str, count: int, first_order: int) -> list[Event]:
     return events
 
 
+def write_requests(
+    prefix: Path, requests: list[tuple[str, dict[str, str], bytes]], threads: int
+) -> None:
+    """Prebuilt POSTs (path, or "" for the URL's; headers; body) for bench/requests.lua,
+    split round-robin into one file per wrk thread."""
+    for thread in range(threads):
+        with open(f"{prefix}.{thread}", "wb") as out:
+            for path, headers, body in requests[thread::threads]:
+                header_text = ";".join(f"{k}: {v}" for k, v in headers.items())
+                out.write(f"{path}\t{header_text}\t".encode() + body + b"\n")
+
+
 def write_stream(folder: Path, tag: str, count: int, first_order: int, threads: int) -> Stream:
     events = make_events(tag, count, first_order)
     prefix = folder / f"{tag}.stream"
-    for thread in range(threads):
-        with open(f"{prefix}.{thread}", "wb") as out:
-            for event in events[thread::threads]:
-                signature = hmac.new(SECRET.encode(), event.raw, hashlib.sha256).hexdigest()
-                out.write(signature.encode() + b"\t" + event.raw + b"\n")
+    requests = [
+        (
+            "",
+            {
+                "Content-Type": "application/json",
+                "X-Starshipit-Signature": hmac.new(
+                    SECRET.encode(), event.raw, hashlib.sha256
+                ).hexdigest(),
+            },
+            event.raw,
+        )
+        for event in events
+    ]
+    write_requests(prefix, requests, threads)
     return Stream(prefix, events, threads)
 
 
@@ -190,21 +211,36 @@ def start_server(cmd: list[str], cwd: Path, env: dict[str, str], port: int, log:
 
 
 def run_wrk(wrk: str, url: str, stream: Stream, args: argparse.Namespace, pace_ms: float) -> dict:
+    connections = args.paced_connections if pace_ms else args.connections
+    seconds = args.paced_seconds if pace_ms else args.seconds
+    return wrk_requests(
+        wrk, url + PATH, stream.prefix, stream.threads, connections, seconds, pace_ms
+    )
+
+
+def wrk_requests(
+    wrk: str,
+    url: str,
+    prefix: Path,
+    threads: int,
+    connections: int,
+    seconds: float,
+    pace_ms: float = 0,
+) -> dict:
+    """Run bench/requests.lua over the files at `prefix`; wrk's figures as a dict."""
     env = dict(os.environ)
     env.pop("BENCH_PACE_MS", None)
     if pace_ms:
         env["BENCH_PACE_MS"] = f"{pace_ms:.3f}"
-    connections = args.paced_connections if pace_ms else args.connections
-    seconds = args.paced_seconds if pace_ms else args.seconds
     cmd = [
         wrk,
-        "-t", str(stream.threads),
+        "-t", str(threads),
         "-c", str(connections),
         "-d", f"{seconds}s",
         "--timeout", "30s",
-        "-s", str(BENCH / "ingest.lua"),
-        url + PATH,
-        "--", str(stream.prefix),
+        "-s", str(BENCH / "requests.lua"),
+        url,
+        "--", str(prefix),
     ]  # fmt: skip
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
     lines = [line for line in done.stdout.splitlines() if line.startswith("BENCH ")]
@@ -411,6 +447,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--record", action="store_true", help="append the figures to bench/RESULTS.md"
     )
+    parser.add_argument("--json", help="also write the headline figures to this file")
     return parser.parse_args()
 
 
@@ -517,6 +554,15 @@ def report(args: argparse.Namespace, runs: list[Run], problems: list[str], load_
         f"(runs: {', '.join(sm_paced)})\n"
     )
     load_after = os.getloadavg()
+    if args.json:
+        figures = {
+            "ratio": ratio,
+            "pair ratio": med(per_repeat),
+            "stockmirror events/s": rates["stockmirror"],
+            "reference events/s": rates["reference"],
+            "stockmirror paced p99 ms": med([r.ms("p99_us") for r in pick("stockmirror", "paced")]),
+        }
+        Path(args.json).write_text(json.dumps(figures))
     print()
     print(summary)
     for problem in problems:

@@ -1,8 +1,9 @@
--- wrk script for bench/ingest.py: POST pre-signed webhook bodies, each one once.
+-- wrk script for the benchmarks (ingest.py, allocation.py): POST prebuilt requests,
+-- each one once.
 --
--- Thread N reads STREAM.N (written by ingest.py): one request per line,
--- "<hex signature>\t<JSON body>". Requests are built once in init(), so the
--- timed loop only hands out the next prebuilt request.
+-- Thread N reads STREAM.N (written by ingest.write_stream): one request per line,
+-- "<path or empty for the URL's>\t<Name: value;Name: value>\t<body>". Requests are
+-- built once in init(), so the timed loop only hands out the next prebuilt request.
 -- BENCH_PACE_MS set: every request waits a random 0.5–1.5 × that many ms first
 -- (wrk's delay()), so C connections send about C × 1000 / BENCH_PACE_MS per second.
 -- done() prints one line "BENCH {json}" with wrk's figures and how many requests
@@ -23,11 +24,12 @@ function init(args)
    issued = 0
    exhausted = 0
    for line in io.lines(stream .. "." .. id) do
-      local signature, body = line:match("^(%x+)\t(.*)$")
-      prebuilt[#prebuilt + 1] = wrk.format("POST", nil, {
-         ["Content-Type"] = "application/json",
-         ["X-Starshipit-Signature"] = signature,
-      }, body)
+      local path, header_text, body = line:match("^([^\t]*)\t([^\t]*)\t(.*)$")
+      local headers = {}
+      for name, value in header_text:gmatch("([^:;]+): ([^;]*)") do
+         headers[name] = value
+      end
+      prebuilt[#prebuilt + 1] = wrk.format("POST", path ~= "" and path or nil, headers, body)
    end
    math.randomseed(12345 + id)
 end
