@@ -46,7 +46,7 @@ IMPORT = MovementKind.IMPORT
 MANUAL_TYPES: tuple[str, ...] = (RECEIPT, ADJUSTMENT)
 SHIPMENT_TYPES: tuple[str, ...] = (SHIPMENT, SHIPMENT_REVERSAL)
 RETURN_TYPES: tuple[str, ...] = (RETURN, RETURN_DAMAGED)
-MOVEMENT_TYPES: tuple[str, ...] = tuple(MovementKind)
+MOVEMENT_TYPES: tuple[str, ...] = tuple(k.value for k in MovementKind)
 
 
 class LocationKind(StrEnum):
@@ -56,7 +56,7 @@ class LocationKind(StrEnum):
 
 
 PICK_FACE, BULK, NON_SELLABLE = LocationKind.PICK_FACE, LocationKind.BULK, LocationKind.NON_SELLABLE
-LOCATION_KINDS: tuple[str, ...] = tuple(LocationKind)
+LOCATION_KINDS: tuple[str, ...] = tuple(k.value for k in LocationKind)
 TRACKING_MODES = ("none", "batch", "serial")
 BUNDLE_KINDS = ("none", "exploding", "require_stock")
 # Product strategies; None on a product means DEFAULT_STRATEGY.

@@ -43,7 +43,7 @@ ALLOCATED = AllocationStatus.ALLOCATED
 PARTIALLY_ALLOCATED = AllocationStatus.PARTIALLY_ALLOCATED
 COULD_NOT_ALLOCATE = AllocationStatus.COULD_NOT_ALLOCATE
 OVERALLOCATED = AllocationStatus.OVERALLOCATED
-ALLOCATION_STATUSES: tuple[str, ...] = tuple(AllocationStatus)
+ALLOCATION_STATUSES: tuple[str, ...] = tuple(s.value for s in AllocationStatus)
 
 EVENT_TYPES = ("order_created", "order_changed", "order_deleted", "order_shipped")
 CONTENT_EVENTS = ("order_created", "order_changed", "order_shipped")
