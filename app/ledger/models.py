@@ -15,7 +15,6 @@ DEFAULT_LOCATION = "DEFAULT"
 
 TRACKING_MODES = ("none", "batch", "serial")
 BUNDLE_KINDS = ("none", "exploding", "require_stock")
-LOCATION_KINDS = ("pick_face", "bulk", "non_sellable")
 
 
 class Product(Base):
