@@ -55,8 +55,8 @@ def decide_shipment(
 ) -> ShipmentDecision:
     picks: dict[Origin, list[Take]] = {}
     for sku, parts in outgoing_by_sku(facts.exploded).items():
-        ordered = order_places(facts.places.get(sku, []), facts.strategies.get(sku))
-        picks.update(pick_outgoing(sku, parts, reserved.get(sku, ()), ordered, default_location))
+        places = (facts.places.get(sku, []), facts.strategies.get(sku))
+        picks.update(pick_outgoing(sku, parts, reserved.get(sku, ()), places, default_location))
     outgoing: dict[Origin, list[Take]] = {}
     returning: dict[Origin, list[Take]] = {}
     for key, delta in facts.exploded.items():
@@ -74,16 +74,17 @@ def pick_outgoing(
     sku: str,
     parts: Sequence[tuple[str | None, int]],
     reserved: Sequence[Take],
-    ordered: Sequence[Place],
+    places: tuple[Sequence[Place], str | None],
     default_location: str,
 ) -> dict[Origin, list[Take]]:
-    """The SKU's units for all its origins at once: reserved places first, then the
-    strategy's (`ordered`), then the default location; handed out to each origin in turn."""
+    """The SKU's units for all its origins at once: reserved places first, then its
+    `places` in its strategy's order, then the default location; handed out to each
+    origin in turn."""
     total = sum(qty for _, qty in parts)
     mine = [t for t in reserved if t.quantity > 0]
     takes, left = take([_as_place(t) for t in mine], total)
-    if left:
-        more, left = take(_without(ordered, takes), left)
+    if left:  # sorted only when the reservation does not cover the units
+        more, left = take(_without(order_places(*places), takes), left)
         takes += more
     if left:
         takes.append(Take(default_location, "", left))
