@@ -16,7 +16,7 @@ from app.allocation import repository as repo
 from app.allocation import service
 from app.allocation.config import AllocationConfig
 from app.allocation.domain import HOLDS_NOTHING, UNALLOCATED
-from app.ledger.shipping import Source
+from app.ledger.strategies import Take
 from app.orders.models import Order
 from app.orders.ports import allocation_port
 
@@ -57,7 +57,7 @@ class AllocationHooks:
             return
         service.free_allocations(session, order, "order deleted")
 
-    def shipment_sources(self, session: Session, order: Order) -> Mapping[str, Sequence[Source]]:
+    def shipment_sources(self, session: Session, order: Order) -> Mapping[str, Sequence[Take]]:
         return service.live_sources(session, order)
 
     def on_shipped(self, session: Session, order: Order, shipped_by_sku: Mapping[str, int]) -> None:

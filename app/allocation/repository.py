@@ -26,6 +26,7 @@ from app.db import (
     wired,
 )
 from app.ledger.models import Batch, BundleComponent, Location, Product, StockBalance
+from app.ledger.strategies import NON_SELLABLE
 from app.orders import repository as orders_repo
 from app.orders.models import Order, OrderLine
 from app.orders.repository import ORDER_COLUMNS
@@ -393,7 +394,7 @@ def available_subquery() -> Any:
     return (
         sa.select(sb.sku.label("sku"), sa.func.sum(sb.on_hand - sb.allocated).label("available"))
         .join(Location, Location.code == sb.location)
-        .where(Location.kind != "non_sellable", sb.on_hand > sb.allocated)
+        .where(Location.kind != NON_SELLABLE, sb.on_hand > sb.allocated)  # see sellable()
         .group_by(sb.sku)
         .subquery("avail")
     )
@@ -564,7 +565,9 @@ class AllocationStore:
             )
             .join(Location, Location.code == sb.location)
             .outerjoin(Batch, sa.and_(Batch.sku == sb.sku, Batch.code == sb.batch))
-            .where(sb.sku.in_(skus), Location.kind != "non_sellable")
+            # The ledger's `sellable` rule (app/ledger/strategies.py), filtered here in SQL
+            # for speed; the plan's `order_places` applies the same rule again.
+            .where(sb.sku.in_(skus), Location.kind != NON_SELLABLE)
             .order_by(byte_order(sb.sku), sb.location, sb.batch)
             .with_for_update(of=sb)
         )
@@ -600,7 +603,9 @@ _PG_ORDER_LINES = (
 )
 # Balances locked SKU by SKU in the given (sorted, code point) order, each SKU's rows in
 # (location, batch) order by its index: the global lock order, without a table scan.
-_PG_LOCK_BALANCES = """
+# Non-sellable stock is left out by the ledger's `sellable` rule (the same NON_SELLABLE,
+# a module constant: no input reaches this text).
+_PG_LOCK_BALANCES = f"""
 SELECT b.id, b.sku, b.location, b.batch, b.on_hand, b.allocated,
        b.kind, b.sequence, b.received_at, b.expiry
 FROM json_array_elements_text(%(skus)s::json) WITH ORDINALITY AS wanted(sku, n)
@@ -610,12 +615,12 @@ CROSS JOIN LATERAL (
     FROM stock_balances sb
     JOIN locations l ON l.code = sb.location
     LEFT JOIN batches t ON t.sku = sb.sku AND t.code = sb.batch
-    WHERE sb.sku = wanted.sku AND l.kind <> 'non_sellable'
+    WHERE sb.sku = wanted.sku AND l.kind <> '{NON_SELLABLE}'
     ORDER BY sb.location, sb.batch
     FOR UPDATE OF sb
 ) b
 ORDER BY wanted.n, b.location, b.batch
-"""
+"""  # noqa: S608
 FEW = 8  # rows per table up to which a release's rows are written as one statement
 
 

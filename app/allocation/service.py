@@ -14,6 +14,14 @@ from sqlalchemy.orm import Session
 
 from app.allocation import repository as repo
 from app.allocation.config import AllocationConfig
+from app.allocation.decisions import (
+    ReleaseDecision,
+    ReleaseState,
+    ReleaseTerms,
+    decide_release,
+    freed_units,
+    status_holding,
+)
 from app.allocation.domain import (
     ALLOCATED,
     COULD_NOT_ALLOCATE,
@@ -21,31 +29,20 @@ from app.allocation.domain import (
     OVERALLOCATED,
     UNALLOCATED,
     Rule,
-    allocation_status,
     first_match,
     order_facts,
 )
 from app.allocation.models import Allocation
-from app.allocation.strategies import (
-    Slot,
-    Stock,
-    attribute,
-    book,
-    explode,
-    line_units,
-    overallocated_orders,
-    plan_order,
-)
+from app.allocation.strategies import demand_of, line_units, overallocated_orders
 from app.db import Database
 from app.ledger import repository as ledger_repo
-from app.ledger.shipping import Source
+from app.ledger.strategies import Take
 from app.orders import repository as orders_repo
 from app.orders.domain import (
     PARTIALLY_SHIPPED,
     PENDING,
     RELEASED,
     Line,
-    derive_status,
     distribute,
 )
 from app.orders.models import Order, OrderLine
@@ -182,7 +179,22 @@ def _allocate(
     cause: str,
     outcomes: dict[int, Outcome],
 ) -> None:
+    """Load, decide (`decide_release`, plain Python), write."""
     now = utcnow()
+    state, live = _load_release(session, orders, lines, products)
+    terms = ReleaseTerms(allow_partial, config.default_strategy, actor, release_id, cause, now)
+    decision = decide_release(state, terms)
+    _write_release(session, orders, lines, live, decision, terms, outcomes)
+
+
+def _load_release(
+    session: Session,
+    orders: Sequence[Order],
+    lines: Mapping[int, Sequence[OrderLine]],
+    products: repo.ProductInfo,
+) -> tuple[ReleaseState, list[Allocation]]:
+    """Open units (the ledger's shipped units for partly shipped orders), the catalogue,
+    the live allocations of orders re-planned, then the balances locked in key order."""
     open_units = {
         o.id: _open_units(
             lines[o.id],
@@ -193,157 +205,73 @@ def _allocate(
         for o in orders
     }
     catalogue = repo.catalogue_from(session, products)
-    demands = {pk: explode(units, catalogue.components) for pk, units in open_units.items()}
+    demands = {pk: demand_of(units, catalogue.components) for pk, units in open_units.items()}
     held = [o.id for o in orders if o.allocation_status not in HOLDS_NOTHING]
     live = repo.live_allocations(session, held)
     skus = {d.sku for ds in demands.values() for d in ds} | {a.sku for a in live}
     balances = repo.lock_balances(session, skus)
     ids = {(b.sku, b.location, b.batch): b.id for b in balances}
-    freed: dict[tuple[str, str, str], int] = {}
-    for a in live:
-        key = (a.sku, a.location, a.batch)
-        freed[key] = freed.get(key, 0) + a.remaining
-    missing = set(freed) - set(ids)
+    missing = set(freed_units(live)) - set(ids)
     if missing:  # reserved at a place that is no longer sellable
         ids.update(repo.lock_balance_keys(session, missing))
-    deltas: dict[int, int] = {}
-    for key, units in freed.items():
-        deltas[ids[key]] = deltas.get(ids[key], 0) - units
-    timeline: list[tuple[int, dict[str, Any]]] = []
+    state = ReleaseState(
+        orders=orders,
+        lines=lines,
+        open_units=open_units,
+        demands=demands,
+        components=catalogue.components,
+        strategies=catalogue.strategies,
+        live=live,
+        balances=balances,
+        ids=ids,
+    )
+    return state, live
+
+
+def _write_release(
+    session: Session,
+    orders: Sequence[Order],
+    lines: Mapping[int, Sequence[OrderLine]],
+    live: Sequence[Allocation],
+    decision: ReleaseDecision,
+    terms: ReleaseTerms,
+    outcomes: dict[int, Outcome],
+) -> None:
+    """Close the re-planned allocations, mark what the bulk statements write on the
+    loaded objects, answer each order, then write the release (`repo.write_release`)."""
     for a in live:
-        a.remaining, a.closed_at, a.closed_reason = 0, now, f"re-planned by {cause}"
-    for pk in sorted({a.order_pk for a in live}):
-        timeline.append((pk, _entry("allocation", f"allocations cancelled for {cause}")))
-
-    stock = Stock()
-    for b in balances:
-        stock.slots.setdefault(b.sku, []).append(
-            Slot(
-                sku=b.sku,
-                location=b.location,
-                batch=b.batch,
-                available=b.on_hand - b.allocated + freed.get((b.sku, b.location, b.batch), 0),
-                kind=b.kind,
-                sequence=b.sequence,
-                received_at=b.received_at,
-                expiry=b.expiry,
-            )
+        a.remaining, a.closed_at, a.closed_reason = 0, terms.now, f"re-planned by {terms.cause}"
+    if decision.lines:
+        by_id = {line.id: line for pk in lines for line in lines[pk]}
+        for update in decision.lines:
+            repo.mark_written(by_id[update["id"]], quantity_allocated=update["q"])
+    for order, d in zip(orders, decision.decided, strict=True):
+        repo.mark_written(
+            order, status=d.status, allocation_status=d.allocation_status, updated_at=terms.now
         )
-
-    def strategy_of(sku: str) -> str:
-        return catalogue.strategies.get(sku) or config.default_strategy
-
-    rows: list[dict[str, Any]] = []
-    order_updates: list[dict[str, Any]] = []
-    line_updates: list[dict[str, Any]] = []
-    for order in orders:
-        plan = plan_order(stock, demands[order.id], strategy_of, allow_partial=allow_partial)
-        book(stock, plan)
-        reserved: dict[tuple[str, str], int] = {}
-        picked: list[str] = []
-        first_row = len(rows)
-        for p, share in attribute(plan):
-            rows.append(
-                {
-                    "order_pk": order.id,
-                    "release_id": release_id,
-                    "line_sku": share.line_sku,
-                    "sku": p.sku,
-                    "per_unit": share.per_unit,
-                    "location": share.location,
-                    "batch": share.batch,
-                    "quantity": share.quantity,
-                    "remaining": share.quantity,
-                    "consumed": 0,
-                    "strategy": p.strategy,
-                    "plan": p.audit(),
-                    "actor": actor,
-                    "created_at": now,
-                }
-            )
-            bid = ids[(p.sku, share.location, share.batch)]
-            deltas[bid] = deltas.get(bid, 0) + share.quantity
-            k = (share.line_sku, p.sku)
-            reserved[k] = reserved.get(k, 0) + share.quantity
-            where = share.location + (f" batch {share.batch}" if share.batch else "")
-            picked.append(f"{p.sku} ×{share.quantity} at {where} [{p.strategy}]")
-        for p in plan.plans:
-            for r in p.replenish:
-                picked.append(
-                    f"replenish {r.sku} ×{r.quantity} from {r.from_location} to "
-                    f"{r.to_location or 'a pick face'}"
-                )
-        order_lines = lines[order.id]
-        per_line = line_units(open_units[order.id], reserved, catalogue.components)
-        line_views = []
-        for line, units, (_, still_open) in zip(
-            order_lines, per_line, open_units[order.id], strict=True
-        ):
-            if line.quantity_allocated != units:
-                line_updates.append({"id": line.id, "q": units})
-                repo.mark_written(line, quantity_allocated=units)
-            line_views.append(
-                {
-                    "line_no": line.line_no,
-                    "item_id": line.item_id,
-                    "sku": line.sku,
-                    "stock": True,  # allocation sees stock lines only
-                    "description": line.description,
-                    "quantity": line.quantity,
-                    "quantity_shipped": line.quantity - still_open,
-                    "quantity_allocated": units,
-                }
-            )
-        demanded = sum(d.quantity for d in demands[order.id])
-        status = allocation_status(demanded, plan.allocated, tried=True)
-        shortages = [s.to_dict() for s in plan.shortages]
-        short_text = ", ".join(
-            f"{s.sku} needs {s.needed}, {s.available} available" for s in plan.shortages
-        )
-        if plan.allocated:
-            detail = f"{cause}: allocated " + "; ".join(picked)
-            if short_text:
-                detail += f" (partial; short: {short_text})"
-        else:
-            detail = f"{cause}: could not allocate: {short_text}"
-        timeline.append((order.id, _entry("allocation", detail)))
-        new_status = _status_holding(order, plan.allocated)
-        if new_status != order.status:
-            timeline.append((order.id, _entry("status", f"{order.status} → {new_status}")))
-        order_updates.append(
-            {"id": order.id, "status": new_status, "allocation_status": status, "at": now}
-        )
-        repo.mark_written(order, status=new_status, allocation_status=status, updated_at=now)
         outcomes[order.id] = Outcome(
             order.id,
             order.order_id,
-            "released" if plan.allocated else "short",
-            status,
+            "released" if d.released else "short",
+            d.allocation_status,
             order.status,
-            shortages=shortages,
-            partial=bool(plan.allocated and shortages),
+            shortages=d.shortages,
+            partial=d.partial,
             summary=order_summary(order),
-            lines=line_views,
-            allocations=rows[first_row:],
+            lines=d.lines,
+            allocations=d.allocations,
         )
     session.flush()  # allocations cancelled for a re-plan
     repo.write_release(
         session,
-        allocations=rows,
-        deltas=deltas,
-        orders=order_updates,
-        lines=line_updates,
-        timeline=[{"order_pk": pk, **entry} for pk, entry in timeline],
+        allocations=decision.allocations,
+        deltas=decision.deltas,
+        orders=decision.orders,
+        lines=decision.lines,
+        timeline=[
+            {"order_pk": pk, **_entry(kind, detail)} for pk, kind, detail in decision.timeline
+        ],
     )
-
-
-def _status_holding(order: Order, allocated_units: int) -> str:
-    """The order's status once it holds `allocated_units`, by the order rule
-    (derive_status). Only an open order that shipped nothing (PENDING, RELEASED) moves:
-    shipped and cancelled orders keep theirs, which allocation does not decide."""
-    if order.status not in (PENDING, RELEASED):
-        return order.status
-    return derive_status((), {}, deleted_is_newest=False, allocated_units=allocated_units)
 
 
 def _add_timeline(session: Session, entries: Sequence[tuple[int, dict[str, Any]]]) -> None:
@@ -505,7 +433,7 @@ def deallocate(db: Database, *, account_id: str, order_id: int, actor: str) -> O
         if order is None:
             raise OrderNotFound(f"order {order_id} not found in account {account_id!r}")
         free_allocations(session, order, f"deallocated by {actor}")
-        status = _status_holding(order, 0)
+        status = status_holding(order.status, 0)
         if status != order.status:
             orders_repo.add_timeline(
                 session, order.id, [_entry("status", f"{order.status} → {status}")]
@@ -518,17 +446,17 @@ def deallocate(db: Database, *, account_id: str, order_id: int, actor: str) -> O
     return db.run(work)
 
 
-def live_sources(session: Session, order: Order) -> dict[str, list[Source]]:
+def live_sources(session: Session, order: Order) -> dict[str, list[Take]]:
     if order.allocation_status in HOLDS_NOTHING:
         return {}
-    out: dict[str, list[Source]] = {}
+    out: dict[str, list[Take]] = {}
     for a in repo.live_allocations(session, [order.id]):
         sources = out.setdefault(a.sku, [])
         if sources and (sources[-1].location, sources[-1].batch) == (a.location, a.batch):
             last = sources.pop()
-            sources.append(Source(a.location, a.batch, last.quantity + a.remaining))
+            sources.append(Take(a.location, a.batch, last.quantity + a.remaining))
         else:
-            sources.append(Source(a.location, a.batch, a.remaining))
+            sources.append(Take(a.location, a.batch, a.remaining))
     return out
 
 

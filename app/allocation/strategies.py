@@ -1,48 +1,32 @@
 """Pure allocation rules: plan(stock snapshot, demand) -> allocations. No framework imports.
 
-A *slot* is stock of one SKU at one (location, batch) with its availability
-(on_hand − allocated). A strategy orders the slots; `plan` takes from them in that
-order. `plan_order` plans a whole order (all-or-nothing unless partial is allowed)
-and `Stock.take` books a plan so the next order of a release sees what is left.
+Stock places (`Place`), takes (`Take`), the orderings per strategy, the non-sellable rule
+and the bundle explosion (`explode` → `Demand`) are the ledger's (app/ledger/strategies.py),
+shared with shipments; `plan` takes from the places in the strategy's order. `plan_order`
+plans a whole order (all-or-nothing unless partial is allowed) and `Stock.take` books a
+plan so the next order of a release sees what is left.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
 from typing import Any
 
 from app.ledger.strategies import (  # noqa: F401 - the names allocation code uses
     FEFO,
     FIFO,
+    ORDERINGS,
+    PICK_FACE,
     PICK_FACE_FIRST,
     STRATEGIES,
+    Demand,
+    Place,
+    Take,
+    explode,
+    order_places,
+    take,
 )
-
-PICK_FACE = "pick_face"
-
-_FAR_DATE = date.max
-_FAR_TIME = datetime.max
-
-
-@dataclass(frozen=True)
-class Slot:
-    sku: str
-    location: str
-    batch: str
-    available: int
-    kind: str = "bulk"
-    sequence: int = 0
-    received_at: datetime | None = None
-    expiry: date | None = None
-
-
-@dataclass(frozen=True)
-class Pick:
-    location: str
-    batch: str
-    quantity: int
 
 
 @dataclass(frozen=True)
@@ -60,7 +44,7 @@ class Plan:
     sku: str
     strategy: str
     demand: int
-    picks: tuple[Pick, ...]
+    picks: tuple[Take, ...]
     replenish: tuple[Replenishment, ...] = ()
     considered: tuple[str, ...] = ()
 
@@ -86,42 +70,12 @@ class Plan:
         }
 
 
-def _received(slot: Slot) -> datetime:
-    return slot.received_at.replace(tzinfo=None) if slot.received_at else _FAR_TIME
-
-
-def _fifo_key(slot: Slot) -> tuple[Any, ...]:
-    return (_received(slot), slot.kind != PICK_FACE, slot.sequence, slot.location, slot.batch)
-
-
-def _fefo_key(slot: Slot) -> tuple[Any, ...]:
-    return (slot.expiry or _FAR_DATE, *_fifo_key(slot))
-
-
-def _pick_face_key(slot: Slot) -> tuple[Any, ...]:
-    return (slot.kind != PICK_FACE, _received(slot), slot.sequence, slot.location, slot.batch)
-
-
-ORDERINGS: dict[str, Callable[[Slot], tuple[Any, ...]]] = {
-    FIFO: _fifo_key,
-    FEFO: _fefo_key,
-    PICK_FACE_FIRST: _pick_face_key,
-}
-
-
-def plan(snapshot: Iterable[Slot], demand: int, strategy: str, sku: str = "") -> Plan:
-    """Take `demand` units from the slots in the strategy's order (short if not enough)."""
+def plan(snapshot: Iterable[Place], demand: int, strategy: str, sku: str = "") -> Plan:
+    """Take `demand` units from the places in the strategy's order (short if not enough)."""
     if strategy not in ORDERINGS:
         raise ValueError(f"unknown strategy {strategy!r}")
-    ordered = sorted((s for s in snapshot if s.available > 0), key=ORDERINGS[strategy])
-    picks: list[Pick] = []
-    need = demand
-    for slot in ordered:
-        if need <= 0:
-            break
-        take = min(need, slot.available)
-        picks.append(Pick(slot.location, slot.batch, take))
-        need -= take
+    ordered = order_places(snapshot, strategy)
+    picks, _ = take(ordered, demand)
     replenish: tuple[Replenishment, ...] = ()
     if strategy == PICK_FACE_FIRST:
         replenish = _replenishments(sku, ordered, picks)
@@ -130,7 +84,7 @@ def plan(snapshot: Iterable[Slot], demand: int, strategy: str, sku: str = "") ->
 
 
 def _replenishments(
-    sku: str, ordered: Sequence[Slot], picks: Sequence[Pick]
+    sku: str, ordered: Sequence[Place], picks: Sequence[Take]
 ) -> tuple[Replenishment, ...]:
     kinds = {(s.location, s.batch): s.kind for s in ordered}
     faces = [s.location for s in ordered if s.kind == PICK_FACE]
@@ -142,32 +96,12 @@ def _replenishments(
     )
 
 
-@dataclass(frozen=True)
-class Demand:
-    """`quantity` units of stock SKU `sku` for order line SKU `line_sku` (per_unit each)."""
-
-    line_sku: str
-    sku: str
-    per_unit: int
-    quantity: int
-
-
-def explode(
+def demand_of(
     lines: Iterable[tuple[str, int]], components: Mapping[str, Sequence[tuple[str, int]]]
 ) -> list[Demand]:
-    """Order lines (sku, units) → stock demand; exploding bundles become their components.
-
-    Quantities are summed per (line SKU, stock SKU) across the whole order.
-    """
-    summed: dict[tuple[str, str, int], int] = {}
-    for line_sku, units in lines:
-        if units <= 0:
-            continue
-        parts = components.get(line_sku) or [(line_sku, 1)]
-        for sku, per_unit in parts:
-            key = (line_sku, sku, per_unit)
-            summed[key] = summed.get(key, 0) + units * per_unit
-    return [Demand(ls, s, pu, q) for (ls, s, pu), q in summed.items()]
+    """An order's open units (sku, units) → stock demand, summed across the whole order
+    (lines with nothing open left out)."""
+    return explode([(sku, units) for sku, units in lines if units > 0], components)
 
 
 @dataclass(frozen=True)
@@ -199,7 +133,7 @@ class OrderPlan:
 class Stock:
     """Availability per SKU during one release; `take` books a plan."""
 
-    slots: dict[str, list[Slot]] = field(default_factory=dict)
+    slots: dict[str, list[Place]] = field(default_factory=dict)
 
     def available(self, sku: str) -> int:
         return sum(max(s.available, 0) for s in self.slots.get(sku, ()))

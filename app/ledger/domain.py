@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime
 from enum import StrEnum
 
 from app.ledger.strategies import (  # noqa: F401 - the names ledger code uses
+    BULK,
     DEFAULT_STRATEGY,
     FEFO,
     FIFO,
+    LOCATION_KINDS,
+    NON_SELLABLE,
+    PICK_FACE,
     PICK_FACE_FIRST,
     STRATEGIES,
 )
@@ -49,17 +52,9 @@ RETURN_TYPES: tuple[str, ...] = (RETURN, RETURN_DAMAGED)
 MOVEMENT_TYPES: tuple[str, ...] = tuple(k.value for k in MovementKind)
 
 
-class LocationKind(StrEnum):
-    PICK_FACE = "pick_face"
-    BULK = "bulk"
-    NON_SELLABLE = "non_sellable"
-
-
-PICK_FACE, BULK, NON_SELLABLE = LocationKind.PICK_FACE, LocationKind.BULK, LocationKind.NON_SELLABLE
-LOCATION_KINDS: tuple[str, ...] = tuple(k.value for k in LocationKind)
+# Location kinds and picking strategies: app/ledger/strategies.py.
 TRACKING_MODES = ("none", "batch", "serial")
 BUNDLE_KINDS = ("none", "exploding", "require_stock")
-# Product strategies; None on a product means DEFAULT_STRATEGY.
 
 
 class LedgerError(ValueError):
@@ -159,90 +154,7 @@ def net_by_balance(movements: Iterable[NewMovement]) -> dict[tuple[str, str, str
     return dict(sorted(net.items()))
 
 
-# --- where stock is taken from -------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Place:
-    """Stock of one SKU at one (location, batch), with what the strategies sort on."""
-
-    location: str
-    batch: str
-    available: int
-    kind: str = BULK
-    sequence: int = 0
-    received_at: datetime | None = None
-    expiry: date | None = None
-
-
-@dataclass(frozen=True)
-class Take:
-    location: str
-    batch: str
-    quantity: int
-
-
-def order_places(places: Iterable[Place], strategy: str | None) -> list[Place]:
-    """Sort candidate places by the product's strategy (never non-sellable ones).
-
-    fifo: oldest batch received first; fefo: earliest expiry first (no expiry last);
-    pick_face_first: pick faces (by sequence) before bulk, then FIFO. Within a tie,
-    pick faces come first and then location sequence and code, so picks are stable.
-    """
-    strategy = strategy or DEFAULT_STRATEGY
-    far = datetime.max.replace(tzinfo=None)
-
-    def received(p: Place) -> datetime:
-        return p.received_at.replace(tzinfo=None) if p.received_at else far
-
-    def place_order(p: Place) -> tuple[int, int, str, str]:
-        return (0 if p.kind == PICK_FACE else 1, p.sequence, p.location, p.batch)
-
-    sellable = [p for p in places if p.kind != NON_SELLABLE and p.available > 0]
-    if strategy == FEFO:
-        return sorted(sellable, key=lambda p: (p.expiry or date.max, received(p), *place_order(p)))
-    if strategy == PICK_FACE_FIRST:
-        return sorted(
-            sellable, key=lambda p: (0 if p.kind == PICK_FACE else 1, received(p), *place_order(p))
-        )
-    return sorted(sellable, key=lambda p: (received(p), *place_order(p)))
-
-
-def take(places: Sequence[Place], quantity: int) -> tuple[list[Take], int]:
-    """Take `quantity` units from `places` in order; return takes and the shortfall."""
-    takes: list[Take] = []
-    left = quantity
-    for p in places:
-        if left <= 0:
-            break
-        n = min(left, p.available)
-        if n > 0:
-            takes.append(Take(p.location, p.batch, n))
-            left -= n
-    return takes, left
-
-
-def give_back(shipped_from: Sequence[Take], quantity: int) -> tuple[list[Take], int]:
-    """Units coming back go where the order's shipments took them (newest place first)."""
-    return take([Place(t.location, t.batch, t.quantity) for t in shipped_from], quantity)
-
-
-def explode(
-    deltas: dict[str, int], components: dict[str, list[tuple[str, int]]]
-) -> dict[tuple[str, str | None], int]:
-    """SKU deltas → (sku, bundle it ships for or None) deltas; bundles become components."""
-    out: dict[tuple[str, str | None], int] = {}
-    for sku, delta in deltas.items():
-        if delta == 0:
-            continue
-        parts = components.get(sku)
-        if parts:
-            for component, per in parts:
-                key = (component, sku)
-                out[key] = out.get(key, 0) + delta * per
-        else:
-            out[(sku, None)] = out.get((sku, None), 0) + delta
-    return dict(sorted(out.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")))
+# --- bundles -------------------------------------------------------------------------
 
 
 def bundle_units(shipped_components: dict[str, int], per_bundle: dict[str, int]) -> int:

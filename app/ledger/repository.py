@@ -25,8 +25,6 @@ from app.ledger.domain import (
     SHIPMENT,
     SHIPMENT_REVERSAL,
     NewMovement,
-    Place,
-    Take,
     bundle_units,
     net_by_balance,
 )
@@ -43,6 +41,7 @@ from app.ledger.models import (
     Stocktake,
     StocktakeLine,
 )
+from app.ledger.strategies import NON_SELLABLE, Place, Take
 from app.timeutil import utcnow
 
 _MOVEMENT_COLUMNS = (
@@ -792,7 +791,7 @@ def non_sellable_on_hand(session: Session, skus: Sequence[str]) -> dict[str, int
     stmt = (
         sa.select(StockBalance.sku, sa.func.sum(StockBalance.on_hand))
         .join(Location, Location.code == StockBalance.location)
-        .where(StockBalance.sku.in_(sorted(set(skus))), Location.kind == "non_sellable")
+        .where(StockBalance.sku.in_(sorted(set(skus))), Location.kind == NON_SELLABLE)
         .group_by(StockBalance.sku)
     )
     return {sku: int(total or 0) for sku, total in session.execute(stmt)}

@@ -19,6 +19,7 @@ from app.ledger.domain import (
 )
 from app.ledger.models import DEFAULT_LOCATION, StockMovement
 from app.ledger.ports import balance_observer
+from app.ledger.strategies import sellable
 
 
 class MovementConflict(Exception):
@@ -216,7 +217,7 @@ def stock_views(session: Session, skus: Sequence[str]) -> list[StockView]:
                 allocated=sum(loc["allocated"] for loc in locs),
                 locations=locs,
                 incoming=incoming.get(sku, 0),
-                non_sellable=sum(loc["on_hand"] for loc in locs if loc["kind"] == "non_sellable"),
+                non_sellable=sum(loc["on_hand"] for loc in locs if not sellable(loc["kind"])),
             )
         )
     return views

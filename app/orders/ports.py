@@ -14,7 +14,7 @@ from typing import Protocol
 from sqlalchemy.orm import Session
 
 from app.db import wired
-from app.ledger.shipping import Source
+from app.ledger.strategies import Take
 from app.orders.models import Order
 
 PORT_KEY = "orders.allocation_port"  # session.info key the session factory fills in
@@ -42,7 +42,7 @@ class AllocationPort(Protocol):
     def on_deleted(self, session: Session, order: Order) -> None:
         """The order was deleted in Starshipit."""
 
-    def shipment_sources(self, session: Session, order: Order) -> Mapping[str, Sequence[Source]]:
+    def shipment_sources(self, session: Session, order: Order) -> Mapping[str, Sequence[Take]]:
         """Where the order's reserved units sit, per SKU, so shipments consume them."""
 
     def on_shipped(self, session: Session, order: Order, shipped_by_sku: Mapping[str, int]) -> None:
@@ -73,7 +73,7 @@ class NoAllocation:
     def on_deleted(self, session: Session, order: Order) -> None:
         return None
 
-    def shipment_sources(self, session: Session, order: Order) -> Mapping[str, Sequence[Source]]:
+    def shipment_sources(self, session: Session, order: Order) -> Mapping[str, Sequence[Take]]:
         return {}
 
     def on_shipped(self, session: Session, order: Order, shipped_by_sku: Mapping[str, int]) -> None:

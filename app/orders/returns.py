@@ -23,15 +23,13 @@ from app.ledger.domain import (
     RETURN_TYPES,
     LedgerError,
     NewMovement,
-    Take,
     check_return,
-    explode,
-    give_back,
 )
 from app.ledger.models import DEFAULT_LOCATION, StockMovement
 from app.ledger.receiving import Conflict, NotFound
 from app.ledger.requests import fingerprint, replayed
 from app.ledger.service import post_movements
+from app.ledger.strategies import Take, by_origin, explode, give_back
 from app.orders import repository as orders_repo
 from app.timeutil import utcnow
 
@@ -117,7 +115,7 @@ def receive_return(
     # Units returned before (and by earlier lines) are skipped: each serial comes back once.
     used = repo.order_parts_moved(session, account_id, order_id, RETURN_TYPES)
     for sku, qty, type_, location in targets:
-        for (part, origin), units in explode({sku: qty}, components).items():
+        for (part, origin), units in by_origin(explode([(sku, qty)], components)).items():
             shipped_from = repo.order_places_shipped(session, account_id, order_id, part, origin)
             # Skip the units earlier lines of this return already accounted for.
             skip = used.get((part, origin), 0)

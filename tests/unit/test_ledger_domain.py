@@ -8,18 +8,13 @@ import pytest
 
 from app.ledger.domain import (
     LedgerError,
-    Place,
-    Take,
     bundle_units,
     check_return,
-    explode,
-    give_back,
     judge_counts,
-    order_places,
     replenishment,
     shipment_movement,
-    take,
 )
+from app.ledger.strategies import Place, Take, by_origin, explode, give_back, order_places, take
 
 
 def t(day: int) -> datetime:
@@ -62,7 +57,8 @@ def test_units_given_back_return_to_the_newest_places_first():
 
 
 def test_bundles_explode_into_components_and_direct_lines_stay_apart():
-    exploded = explode({"KIT": 3, "CUP": 1, "GONE": 0}, {"KIT": [("CUP", 2), ("LID", 1)]})
+    deltas = {"KIT": 3, "CUP": 1, "GONE": 0}
+    exploded = by_origin(explode(deltas.items(), {"KIT": [("CUP", 2), ("LID", 1)]}))
     assert exploded == {("CUP", None): 1, ("CUP", "KIT"): 6, ("LID", "KIT"): 3}
     assert bundle_units({"CUP": 6, "LID": 3}, {"CUP": 2, "LID": 1}) == 3
     assert bundle_units({"CUP": 6, "LID": 2}, {"CUP": 2, "LID": 1}) == 2

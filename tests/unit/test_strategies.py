@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from app.allocation.domain import Rule, first_match, order_facts, rules_from_document
 from app.allocation.strategies import (
     Demand,
-    Slot,
+    Place,
     Stock,
     attribute,
     book,
@@ -24,7 +24,7 @@ from app.allocation.strategies import (
 
 
 def slot(location, available, batch="", kind="bulk", sequence=0, received=None, expiry=None):
-    return Slot("SKU", location, batch, available, kind, sequence, received, expiry)
+    return Place(location, batch, available, kind, sequence, received, expiry)
 
 
 def picks(p):
@@ -78,7 +78,7 @@ def test_unknown_strategy_is_refused():
 
 
 def test_whole_order_plan_is_all_or_nothing_unless_partial_is_allowed():
-    stock = Stock({"A": [Slot("A", "L", "", 5)], "B": [Slot("B", "L", "", 1)]})
+    stock = Stock({"A": [Place("L", "", 5)], "B": [Place("L", "", 1)]})
     demand = [Demand("A", "A", 1, 2), Demand("B", "B", 1, 3)]
 
     strict = plan_order(stock, demand, lambda _: "fifo", allow_partial=False)
@@ -90,7 +90,7 @@ def test_whole_order_plan_is_all_or_nothing_unless_partial_is_allowed():
 
 
 def test_booking_a_plan_leaves_less_for_the_next_order():
-    stock = Stock({"A": [Slot("A", "L", "", 3)]})
+    stock = Stock({"A": [Place("L", "", 3)]})
     first = plan_order(stock, [Demand("A", "A", 1, 2)], lambda _: "fifo", allow_partial=False)
     book(stock, first)
     second = plan_order(stock, [Demand("A", "A", 1, 2)], lambda _: "fifo", allow_partial=False)
@@ -111,7 +111,7 @@ def test_exploding_bundles_become_components_summed_across_the_order():
 def test_picks_are_attributed_to_the_lines_that_asked_and_bundles_count_whole_units():
     components = {"KIT": [("A", 2), ("B", 1)]}
     lines = [("KIT", 2), ("A", 1)]
-    stock = Stock({"A": [Slot("A", "L", "", 4)], "B": [Slot("B", "L", "", 5)]})
+    stock = Stock({"A": [Place("L", "", 4)], "B": [Place("L", "", 5)]})
     order_plan = plan_order(stock, explode(lines, components), lambda _: "fifo", allow_partial=True)
     reserved: dict[tuple[str, str], int] = {}
     for p, share in attribute(order_plan):
