@@ -115,11 +115,15 @@ def units_coming_back(
 ) -> list[Take]:
     """`units` coming back, after `skip` units already came back: the shipment records
     (`shipped_from`, newest first) past the first `skip` units name their batches or
-    serials; the shortfall comes back without one, at `location`."""
-    back, left = give_back(shipped_from, skip + units)
+    serials; units beyond the records come back without one, at `location`.
+
+    Always exactly `units` units, however few units the records cover.
+    """
+    back, _ = give_back(shipped_from, skip + units)
     back = _drop_first(back, skip)
-    if left:
-        back.append(Take(location, "", left))
+    beyond = units - sum(t.quantity for t in back)
+    if beyond > 0:
+        back.append(Take(location, "", beyond))
     return back
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from app.ledger.domain import RETURN, RETURN_DAMAGED, LedgerError, NewMovement, Take
@@ -131,12 +131,43 @@ def test_an_exploding_bundle_comes_back_as_its_components():
     ]
 
 
+def test_units_beyond_the_shipment_records_come_back_once_each_not_once_per_unit_returned():
+    # The bug: records covering fewer units than already returned made the shortfall
+    # count the earlier units again (2 units written for the second line's 1).
+    loaded = state({"A": 3}, components={"A": [("CUP", 1)]})
+
+    got = moved([ReturnLine("A", 1, "restock"), ReturnLine("A", 1, "damaged")], loaded)
+
+    assert got == [("CUP", RETURN, "DEFAULT", "", 1), ("CUP", RETURN_DAMAGED, "DAMAGED", "", 1)]
+
+
+def test_units_already_returned_beyond_the_records_leave_the_rest_unrecorded():
+    loaded = state(
+        {"A": 5},
+        returned={"A": 3},
+        shipped_from={("A", None): [Take("DEFAULT", "B1", 2)]},
+        parts_returned={("A", None): 3},
+    )
+
+    assert moved([ReturnLine("A", 2, "restock")], loaded) == [("A", RETURN, "DEFAULT", "", 2)]
+
+
 takes = st.lists(
     st.builds(
         Take, st.sampled_from(("L1", "L2")), st.sampled_from(("", "B1", "B2")), st.integers(1, 4)
     ),
     max_size=4,
 )
+
+
+@given(takes, st.integers(0, 12), st.integers(1, 6))
+def test_units_coming_back_are_exactly_the_units_asked_whatever_the_records_cover(
+    shipped_from, skip, units
+):
+    back = units_coming_back(shipped_from, skip, units, "DEFAULT")
+
+    assert sum(t.quantity for t in back) == units
+    assert all(t.quantity > 0 for t in back)
 
 
 @given(takes, st.integers(0, 12), st.integers(1, 6))
@@ -148,3 +179,38 @@ def test_units_coming_back_name_only_recorded_batches_past_those_already_returne
     recorded = sum(t.quantity for t in shipped_from)
     named = sum(t.quantity for t in back if t.location != "DEFAULT")
     assert named <= max(0, min(units, recorded - skip))
+
+
+@given(
+    st.integers(0, 8),
+    st.integers(0, 8),
+    st.lists(st.tuples(st.integers(1, 4), st.sampled_from(("restock", "damaged"))), max_size=4),
+    st.integers(0, 10),
+    st.booleans(),
+)
+def test_a_return_never_returns_more_than_was_shipped_minus_already_returned(
+    shipped, returned, asked, recorded, bundle
+):
+    assume(returned <= shipped)
+    loaded = state(
+        {"A": shipped},
+        returned={"A": returned},
+        components={"A": [("CUP", 2)]} if bundle else {},
+        shipped_from={
+            ("CUP" if bundle else "A", "A" if bundle else None): [Take("X", "B", recorded)]
+        },
+        parts_returned={
+            ("CUP" if bundle else "A", "A" if bundle else None): returned * (2 if bundle else 1)
+        },
+    )
+    lines = [ReturnLine("A", qty, disposition) for qty, disposition in asked]
+
+    try:
+        decision = decide_return(lines, loaded, TEMPLATE)
+    except LedgerError:
+        assert sum(q for q, _ in asked) > shipped - returned
+        return
+
+    per = 2 if bundle else 1
+    assert sum(m.quantity for m in decision.movements) == sum(q for q, _ in asked) * per
+    assert sum(q for q, _ in asked) <= shipped - returned
