@@ -38,7 +38,7 @@ from app.ledger.models import (
 )
 from app.ledger.receiving import Conflict, NotFound
 from app.ledger.service import MovementConflict, NegativeStockRefused
-from app.orders import returns
+from app.orders import returns, returns_domain
 from app.schemas import Strict, StrictInt, Text
 
 bp = Blueprint("inventory_api", __name__, url_prefix="/api")
@@ -408,7 +408,7 @@ class ReturnLineSchema(_Strict):
     sku = _sku(required=True)
     quantity = StrictInt(StockMovement.quantity, required=True, minimum=1)
     disposition = fields.String(
-        required=True, validate=validate.OneOf((returns.RESTOCK, returns.DAMAGED))
+        required=True, validate=validate.OneOf((returns_domain.RESTOCK, returns_domain.DAMAGED))
     )
     location = _code(load_default=None, allow_none=True)
 

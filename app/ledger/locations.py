@@ -7,10 +7,10 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from app.ledger import repository as repo
+from app.ledger.decisions import TransferRequest, check_transfer, decide_transfer
 from app.ledger.domain import (
     LOCATION_KINDS,
     PICK_FACE,
-    TRANSFER_IN,
     TRANSFER_OUT,
     LedgerError,
     NewMovement,
@@ -79,51 +79,29 @@ def transfer(
     negative_policy: str,
 ) -> tuple[list[StockMovement], bool]:
     """A paired transfer_out / transfer_in, keyed by `reference`."""
-    if quantity <= 0:
-        raise LedgerError("quantity must be positive", "quantity")
-    if from_location == to_location:
-        raise LedgerError("from and to must be different locations", "to")
-    batch = batch or ""
-    content = {"sku": sku, "quantity": quantity, "from": from_location, "to": to_location}
-    content["batch"] = batch
-    digest = fingerprint(content)
+    request = TransferRequest(sku, quantity, from_location, to_location, batch or "")
+    check_transfer(request)
+    digest = fingerprint(request.content())
     prefix = f"transfer:{reference}:"
     earlier = replayed(session, reference, prefix, digest)
     if earlier is not None:
         return earlier, False
     known = repo.locations_by_code(session, [from_location, to_location])
-    for name, code in (("from", from_location), ("to", to_location)):
-        if code not in known:
-            raise LedgerError(f"unknown location {code!r}", name)
     product = repo.products_by_sku(session, [sku]).get(sku)
-    if product is None:
-        raise LedgerError(f"unknown SKU {sku!r}", "sku")
-    if product.tracking != "none" and not batch:
-        raise LedgerError(f"{sku} is {product.tracking}-tracked: batch is required", "batch")
-    if product.tracking == "serial" and quantity != 1:
-        raise LedgerError("a serial moves one unit at a time", "quantity")
-    common: dict[str, Any] = {
-        "sku": sku,
-        "actor": actor,
-        "batch": batch,
-        "reference": reference,
-        "reason": reason or f"transfer {from_location} → {to_location}",
-        "request_sha256": digest,
-    }
-    movements = [
-        NewMovement(
-            key=f"{prefix}out",
-            quantity=-quantity,
-            type=TRANSFER_OUT,
-            location=from_location,
-            **common,
-        ),
-        NewMovement(
-            key=f"{prefix}in", quantity=quantity, type=TRANSFER_IN, location=to_location, **common
-        ),
-    ]
-    posted = post_movements(session, movements)
-    left = posted.on_hand.get((sku, from_location, batch), 0)
+    template = NewMovement(
+        key=prefix,
+        sku=sku,
+        quantity=0,
+        type=TRANSFER_OUT,
+        location=from_location,
+        actor=actor,
+        reference=reference,
+        reason=reason or f"transfer {from_location} → {to_location}",
+        request_sha256=digest,
+    )
+    tracking = product.tracking if product is not None else None
+    posted = post_movements(session, decide_transfer(request, known, tracking, template))
+    left = posted.on_hand.get((sku, from_location, request.batch), 0)
     if negative_policy == "block" and left < 0:
         raise NegativeStockRefused(sku, from_location, left)
     return repo.movements_by_ids(session, [r.id for r in posted.rows]), True

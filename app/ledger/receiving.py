@@ -6,14 +6,23 @@ or serial codes for tracked products) and lowers what is still expected.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from app.ledger import repository as repo
+from app.ledger.decisions import (
+    BatchCode,
+    Expected,
+    ExpectedLine,
+    ReceiptDecision,
+    ReceiptLine,
+    ReceiptPlan,
+    decide_receipt,
+    plan_receipt,
+)
 from app.ledger.domain import RECEIPT, LedgerError, NewMovement
 from app.ledger.models import DEFAULT_LOCATION, ExpectedReceipt, StockMovement
 from app.ledger.requests import fingerprint, replayed
@@ -27,15 +36,6 @@ class NotFound(LookupError):
 
 class Conflict(Exception):
     """The request contradicts stored state (409)."""
-
-
-@dataclass(frozen=True)
-class ReceiptLine:
-    sku: str
-    quantity: int
-    batch: str | None = None
-    expiry: date | None = None
-    serials: tuple[str, ...] = field(default_factory=tuple)
 
 
 def create_expected_receipt(
@@ -109,131 +109,91 @@ def receive(
     earlier = replayed(session, reference, prefix, digest)
     if earlier is not None:
         return earlier, False
-
-    po = None
-    if expected_reference is not None:
-        po = repo.expected_receipt(session, expected_reference, lock=True)
-        if po is None:
-            raise LedgerError(
-                f"unknown expected receipt {expected_reference!r}", "expected_receipt"
-            )
-        if po.status != "open":
-            raise LedgerError(
-                f"expected receipt {expected_reference!r} is {po.status}", "expected_receipt"
-            )
+    po = _open_expected(session, expected_reference)
     location = location or (po.location if po is not None else None) or DEFAULT_LOCATION
     if repo.get_location(session, location) is None:
         raise LedgerError(f"unknown location {location!r}", "location")
-
     skus = [ln.sku for ln in lines]
     repo.ensure_products(session, skus)
     products = repo.products_by_sku(session, skus)
-    now = utcnow()
-    batch_rows: list[dict[str, Any]] = []
-    places: list[tuple[str, str, int]] = []  # (sku, batch, quantity)
-    for i, ln in enumerate(lines):
-        where = f"lines[{i}]"
-        if ln.quantity <= 0:
-            raise LedgerError("received quantity must be positive", f"{where}.quantity")
-        tracking = products[ln.sku].tracking
-        if tracking == "serial":
-            if len(ln.serials) != ln.quantity or len(set(ln.serials)) != len(ln.serials):
-                raise LedgerError(
-                    f"{ln.sku} is serial-tracked: give {ln.quantity} distinct serials",
-                    f"{where}.serials",
-                )
-            for code in ln.serials:
-                batch_rows.append({"sku": ln.sku, "code": code, "expiry": ln.expiry})
-                places.append((ln.sku, code, 1))
-        elif tracking == "batch":
-            if not ln.batch:
-                raise LedgerError(f"{ln.sku} is batch-tracked: batch is required", f"{where}.batch")
-            batch_rows.append({"sku": ln.sku, "code": ln.batch, "expiry": ln.expiry})
-            places.append((ln.sku, ln.batch, ln.quantity))
-        else:
-            if ln.batch or ln.serials:
-                raise LedgerError(f"{ln.sku} is not batch- or serial-tracked", f"{where}.batch")
-            places.append((ln.sku, "", ln.quantity))
-    _check_codes(session, batch_rows, places, products)
-    for row in batch_rows:
-        row["received_at"] = now
-    batches = repo.upsert_batches(session, batch_rows)
-    for row in batch_rows:
-        stored = batches[(row["sku"], row["code"])]
-        if row["expiry"] is not None and stored.expiry not in (None, row["expiry"]):
-            raise LedgerError(
-                f"batch {row['code']} of {row['sku']} already has expiry {stored.expiry}",
-                "expiry",
-            )
-        if row["expiry"] is not None and stored.expiry is None:
-            stored.expiry = row["expiry"]
-
-    movements = [
-        NewMovement(
-            key=f"{prefix}{n}",
-            sku=sku,
-            quantity=qty,
-            type=RECEIPT,
-            location=location,
-            actor=actor,
-            batch=batch,
-            reference=reference,
-            reason=reason or (f"expected receipt {expected_reference}" if po else None),
-            request_sha256=digest,
-        )
-        for n, (sku, batch, qty) in enumerate(places)
-    ]
-    posted = post_movements(session, movements)
-    if po is not None:
-        _apply_to_expected(session, po, lines)
-    created = repo.movements_by_ids(session, [r.id for r in posted.rows])
-    return created, True
-
-
-def _check_codes(
-    session: Session,
-    batch_rows: Sequence[dict[str, Any]],
-    places: Sequence[tuple[str, str, int]],
-    products: dict[str, Any],
-) -> None:
-    """A serial can't be on hand twice: not in this receipt, not already in stock."""
-    seen: set[tuple[str, str]] = set()
-    per_sku: dict[str, list[str]] = {}
-    for sku, code, _ in places:
-        if products[sku].tracking != "serial":
-            continue
-        if (sku, code) in seen:
-            raise LedgerError(f"serial {code} of {sku} appears twice", "serials")
-        seen.add((sku, code))
-        per_sku.setdefault(sku, []).append(code)
-    if not per_sku:
-        return
-    # Lock the serials' batch rows first, so two receipts of one serial queue.
-    repo.upsert_batches(
-        session,
-        [dict(r, received_at=utcnow()) for r in batch_rows if (r["sku"], r["code"]) in seen],
+    plan = plan_receipt(lines, {sku: p.tracking for sku, p in products.items()})
+    batches = _lock_batches(session, plan)
+    rows, expected = _expected(session, po)
+    template = NewMovement(
+        key=prefix,
+        sku="",
+        quantity=0,
+        type=RECEIPT,
+        location=location,
+        actor=actor,
+        reference=reference,
+        reason=reason or (f"expected receipt {expected_reference}" if po else None),
+        request_sha256=digest,
     )
-    for sku, codes in per_sku.items():
-        on_hand = repo.serials_on_hand(session, sku, codes)
-        dup = sorted(c for c in codes if on_hand.get(c, 0) > 0)
-        if dup:
-            raise Conflict(f"serial {', '.join(dup)} of {sku} is already on hand")
+    decision = decide_receipt(plan, {k: b.expiry for k, b in batches.items()}, expected, template)
+    for key, expiry in decision.expiries.items():
+        batches[key].expiry = expiry
+    posted = post_movements(session, decision.movements)
+    if po is not None:
+        _receive_expected(session, po, rows, decision)
+    return repo.movements_by_ids(session, [r.id for r in posted.rows]), True
 
 
-def _apply_to_expected(session: Session, po: ExpectedReceipt, lines: Sequence[ReceiptLine]) -> None:
-    received: dict[str, int] = {}
-    for ln in lines:
-        received[ln.sku] = received.get(ln.sku, 0) + ln.quantity
-    expected = {line.sku: line for line in repo.expected_lines(session, [po.id])}
-    unknown = sorted(set(received) - set(expected))
-    if unknown:
-        raise LedgerError(f"{', '.join(unknown)} not on expected receipt {po.reference}", "lines")
-    for sku, qty in received.items():
-        expected[sku].received += qty
-    if all(line.received >= line.quantity for line in expected.values()):
+def _expected(
+    session: Session, po: ExpectedReceipt | None
+) -> tuple[dict[str, Any], Expected | None]:
+    """The expected receipt's line rows by SKU, and what the decision sees of them."""
+    if po is None:
+        return {}, None
+    rows = {ln.sku: ln for ln in repo.expected_lines(session, [po.id])}
+    got = {sku: ExpectedLine(ln.quantity, ln.received) for sku, ln in rows.items()}
+    return rows, Expected(po.reference, got)
+
+
+def _receive_expected(
+    session: Session, po: ExpectedReceipt, rows: Mapping[str, Any], decision: ReceiptDecision
+) -> None:
+    for sku, qty in decision.received.items():
+        rows[sku].received += qty
+    if decision.complete:
         po.status = "received"
     po.updated_at = utcnow()
     repo.flush(session)
+
+
+def _open_expected(session: Session, reference: str | None) -> ExpectedReceipt | None:
+    """The open expected receipt goods are received against (locked), None for none."""
+    if reference is None:
+        return None
+    po = repo.expected_receipt(session, reference, lock=True)
+    if po is None:
+        raise LedgerError(f"unknown expected receipt {reference!r}", "expected_receipt")
+    if po.status != "open":
+        raise LedgerError(f"expected receipt {reference!r} is {po.status}", "expected_receipt")
+    return po
+
+
+def _lock_batches(session: Session, plan: ReceiptPlan) -> dict[tuple[str, str], Any]:
+    """Create and lock the receipt's batch rows, serials first: two receipts of one
+    serial queue, and a serial already on hand is refused."""
+    now = utcnow()
+    serial_rows = [_batch_row(c, utcnow()) for c in plan.codes if c.sku in plan.serials]
+    repo.upsert_batches(session, serial_rows)
+    refuse_serials_on_hand(session, plan.serials)
+    return repo.upsert_batches(session, [_batch_row(c, now) for c in plan.codes])
+
+
+def _batch_row(code: BatchCode, received_at: Any) -> dict[str, Any]:
+    return {"sku": code.sku, "code": code.code, "expiry": code.expiry, "received_at": received_at}
+
+
+def refuse_serials_on_hand(session: Session, codes: Mapping[str, Sequence[str]]) -> None:
+    """A serial can't be on hand twice: `codes` (per SKU) must not be in stock now."""
+    for sku, wanted in codes.items():
+        on_hand = repo.serials_on_hand(session, sku, wanted)
+        dup = sorted(c for c in wanted if on_hand.get(c, 0) > 0)
+        if dup:
+            raise Conflict(f"serial {', '.join(dup)} of {sku} is already on hand")
 
 
 def expected_receipt_json(po: ExpectedReceipt, lines: Sequence[Any]) -> dict[str, Any]:

@@ -13,7 +13,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from app.ledger import repository as repo
-from app.ledger.domain import STOCKTAKE, LedgerError, NewMovement, judge_counts
+from app.ledger.decisions import StocktakeState, counted_by_key, decide_stocktake
+from app.ledger.domain import LedgerError
 from app.ledger.models import Stocktake, StocktakeLine
 from app.ledger.receiving import Conflict, NotFound
 from app.ledger.service import NegativeStockRefused, post_movements
@@ -61,58 +62,31 @@ def submit_counts(
         raise NotFound(f"stocktake {stocktake_id} not found")
     if stocktake.status != "open":
         raise Conflict(f"stocktake {stocktake_id} was already submitted")
-    if not counts:
-        raise LedgerError("give at least one count", "counts")
-    counted: dict[tuple[str, str], int] = {}
-    for i, (sku, batch, qty) in enumerate(counts):
-        if qty < 0:
-            raise LedgerError(f"count for {sku} must not be negative", f"counts[{i}].counted")
-        if (sku, batch) in counted:
-            raise LedgerError(f"{sku} {batch or ''} counted twice".strip(), f"counts[{i}].sku")
-        counted[(sku, batch)] = qty
+    counted = counted_by_key(counts)
     repo.ensure_products(session, {s for s, _ in counted})
     lines = {(ln.sku, ln.batch): ln for ln in repo.stocktake_lines(session, stocktake_id)}
-    book = {key: ln.book for key, ln in lines.items()}
-    counted_skus = sorted({s for s, _ in counted})
-    moved = repo.skus_moved_since(
-        session, stocktake.location, counted_skus, stocktake.last_movement_id
+    skus = sorted({s for s, _ in counted})
+    moved = repo.skus_moved_since(session, stocktake.location, skus, stocktake.last_movement_id)
+    state = StocktakeState(
+        id=stocktake.id,
+        location=stocktake.location,
+        book={key: ln.book for key, ln in lines.items()},
+        now=repo.balances_at(session, stocktake.location, skus),
+        moved_since=moved,
     )
-    # Belt and braces: a movement committed late with a lower id still changes the balance.
-    now = repo.balances_at(session, stocktake.location, counted_skus)
-    moved |= {s for (s, b), q in now.items() if q != book.get((s, b), 0)}
-    moved |= {s for (s, b), q in book.items() if s in counted_skus and now.get((s, b), 0) != q}
-    results = judge_counts(book, counted, moved)
-
-    reference = f"stocktake-{stocktake.id}"
-    movements = [
-        NewMovement(
-            key=f"stocktake:{stocktake.id}:{r.sku}:{r.batch}",
-            sku=r.sku,
-            quantity=r.difference,
-            type=STOCKTAKE,
-            location=stocktake.location,
-            actor=actor,
-            batch=r.batch,
-            reference=reference,
-            reason=f"stocktake {stocktake.id}: counted {r.counted}, book {r.book}",
-        )
-        for r in results
-        if r.status == "applied"
-    ]
-    posted = post_movements(session, movements)
+    decision = decide_stocktake(state, counted, actor)
+    posted = post_movements(session, decision.movements)
     movement_ids = {(row.sku, row.batch): row.id for row in posted.rows}
-    for r in results:
+    for r in decision.results:
         line = lines.get((r.sku, r.batch))
         if line is None:
             line = StocktakeLine(stocktake_id=stocktake.id, sku=r.sku, batch=r.batch, book=0)
             repo.add(session, line)
-            lines[(r.sku, r.batch)] = line
         line.counted = r.counted
         line.status = r.status
         line.movement_id = movement_ids.get((r.sku, r.batch))
-    for key, line in lines.items():
-        if key not in counted:
-            line.status = "not_counted"
+    for key in decision.not_counted:
+        lines[key].status = "not_counted"
     stocktake.status = "submitted"
     stocktake.submitted_at = utcnow()
     repo.flush(session)

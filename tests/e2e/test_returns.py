@@ -92,3 +92,60 @@ def test_returns_of_an_unknown_order_or_to_an_unsellable_place_are_refused(clien
     )
     assert unknown.status_code == 422
     assert ledger(engine) == {"A": 5}
+
+
+def test_a_return_never_brings_back_more_units_than_asked_when_shipment_records_run_short(
+    client, engine
+):
+    # A ships as a plain product, then becomes an exploding bundle of one CUP: the
+    # order's shipment records hold no CUP taken for A, so every returned A comes back
+    # as an unrecorded CUP (no batch), one per A asked, never more.
+    ship(client, sku="A", qty=3)
+    bundle = {"sku": "A", "bundle": "exploding", "components": [{"sku": "CUP", "quantity": 1}]}
+    ok(call(client, "POST", "/api/products", bundle), 200)
+
+    one_request = ok(
+        ret(
+            client,
+            1,
+            [
+                {"sku": "A", "quantity": 1, "disposition": "restock"},
+                {"sku": "A", "quantity": 1, "disposition": "damaged"},
+            ],
+        ),
+        201,
+    )
+    later = ok(
+        ret(client, 1, [{"sku": "A", "quantity": 1, "disposition": "restock"}], "RMA-2"), 201
+    )
+
+    assert [
+        (m["sku"], m["type"], m["location"], m["quantity"]) for m in one_request["movements"]
+    ] == [
+        ("CUP", "return", "DEFAULT", 1),
+        ("CUP", "return_damaged", "DAMAGED", 1),
+    ]
+    assert [(m["sku"], m["quantity"]) for m in later["movements"]] == [("CUP", 1)]
+    assert ledger(engine)["CUP"] == 3
+    too_many = ret(client, 1, [{"sku": "A", "quantity": 1, "disposition": "restock"}], "RMA-3")
+    assert too_many.status_code == 422
+    assert ledger(engine)["CUP"] == 3
+
+
+def test_a_bundle_made_plain_after_shipping_comes_back_one_unit_per_unit_asked(client, engine):
+    kit = {"sku": "KIT", "bundle": "exploding", "components": [{"sku": "CUP", "quantity": 1}]}
+    ok(call(client, "POST", "/api/products", kit), 201)
+    receive(client, "GRN-1", [{"sku": "CUP", "quantity": 10}])
+    assert post_event(client, shipped_event("e1", 1, [("KIT", 2, None)])).status_code == 200
+    ok(call(client, "POST", "/api/products", {"sku": "KIT", "bundle": "none"}), 200)
+
+    first = ok(ret(client, 1, [{"sku": "KIT", "quantity": 1, "disposition": "restock"}]), 201)
+    second = ok(
+        ret(client, 1, [{"sku": "KIT", "quantity": 1, "disposition": "restock"}], "RMA-2"), 201
+    )
+
+    assert [(m["sku"], m["quantity"]) for m in first["movements"] + second["movements"]] == [
+        ("KIT", 1),
+        ("KIT", 1),
+    ]
+    assert ledger(engine)["KIT"] == 2
