@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.e2e.inventory_helpers import at, call, location, ok, receive, stock
+from tests.e2e.inventory_helpers import at, call, location, ok, product, receive, stock
 from tests.helpers import ledger, post_event, shipped_event
 
 
@@ -149,3 +149,25 @@ def test_a_bundle_made_plain_after_shipping_comes_back_one_unit_per_unit_asked(c
         ("KIT", 1),
     ]
     assert ledger(engine)["KIT"] == 2
+
+
+def test_a_return_moves_only_the_units_asked_when_earlier_returns_outran_the_shipped_places(
+    client, engine
+):
+    # KIT shipped as an exploding bundle (3 CUP movements tagged KIT), then turned into
+    # a require_stock bundle: its returns come back as KIT itself, which no shipment of
+    # the order took, so the order has no shipped places for (KIT, no bundle).
+    product(client, "KIT", bundle="exploding", components=[{"sku": "CUP", "quantity": 1}])
+    receive(client, "GRN-1", [{"sku": "CUP", "quantity": 10}])
+    assert post_event(client, shipped_event("e1", 1, [("KIT", 3, None)])).status_code == 200
+    ok(call(client, "PATCH", "/api/products/KIT", {"bundle": "require_stock"}))
+    ok(ret(client, 1, [{"sku": "KIT", "quantity": 2, "disposition": "restock"}]), 201)
+
+    body = ok(
+        ret(client, 1, [{"sku": "KIT", "quantity": 1, "disposition": "restock"}], "RMA-2"), 201
+    )
+
+    assert [(m["sku"], m["quantity"]) for m in body["movements"]] == [("KIT", 1)]
+    assert ledger(engine) == {"CUP": 7, "KIT": 3}
+    refused = ret(client, 1, [{"sku": "KIT", "quantity": 1, "disposition": "restock"}], "RMA-3")
+    assert refused.status_code == 422
