@@ -384,12 +384,18 @@ def pg_json(rows: Any) -> str:
     return json.dumps(rows, default=str, separators=(",", ":"))
 
 
-def pg_execute(session: Session, sql: str, params: Any) -> None:
-    """Run fixed SQL that returns no rows on the session's PostgreSQL connection."""
+def pg_execute(session: Session, sql: str, params: Any, *, many: bool = False) -> int:
+    """Run fixed SQL that returns no rows on the session's PostgreSQL connection (with
+    `many`, once per parameter set of `params`); the number of rows it changed."""
     driver = pg_driver(session)
     assert driver is not None, "pg_execute is for PostgreSQL"
     try:
-        driver.execute(sql, params)
+        with driver.cursor() as cursor:
+            if many:
+                cursor.executemany(sql, params)
+            else:
+                cursor.execute(sql, params)
+            return cursor.rowcount
     except psycopg.Error as error:
         raise exc.DBAPIError.instance(sql, params, error, psycopg.Error) from error
 

@@ -10,6 +10,7 @@ from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -178,15 +179,13 @@ def lock_balance_keys(session: Session, keys: Iterable[BalanceKey]) -> dict[Bala
 def change_allocated(session: Session, deltas: Mapping[int, int]) -> None:
     """Add `delta` to allocated per balance id. An increase must fit under on_hand: the
     guarded UPDATE makes the database itself refuse oversell."""
-    rows = [{"bid": bid, "d": d} for bid, d in sorted(deltas.items()) if d]
+    now = utcnow()
+    rows = [{"bid": bid, "d": d, "at": now} for bid, d in sorted(deltas.items()) if d]
     if not rows:
         return
-    stmt = prepared(session, "allocation.change_allocated", _change_allocated_statement)
-    result = session.connection().execute(stmt, [{**row, "at": utcnow()} for row in rows])
-    if result.rowcount != len(rows):
-        raise OversellRefused(
-            f"guarded update refused {len(rows) - result.rowcount} balance change(s)"
-        )
+    changed = allocation_store(session).change_allocated_rows(session, rows)
+    if changed != len(rows):
+        raise OversellRefused(f"guarded update refused {len(rows) - changed} balance change(s)")
 
 
 def _change_allocated_statement(dialect: str) -> Any:
@@ -547,6 +546,11 @@ class AllocationStore:
         lines, info = lines_with_products(session, [order.id])
         return order, lines[order.id], info
 
+    def change_allocated_rows(self, session: Session, rows: Sequence[dict[str, Any]]) -> int:
+        """The guarded update (`_change_allocated_statement`) per row; rows changed."""
+        stmt = prepared(session, "allocation.change_allocated", _change_allocated_statement)
+        return int(session.connection().execute(stmt, list(rows)).rowcount)
+
     def lock_balances(self, session: Session, skus: Sequence[str]) -> list[BalanceRow]:
         """`skus` sorted and unique (see lock_balances)."""
         sb = StockBalance
@@ -621,6 +625,11 @@ CROSS JOIN LATERAL (
 ) b
 ORDER BY wanted.n, b.location, b.batch
 """  # noqa: S608
+# The one guarded update, compiled for PostgreSQL (%(name)s parameters); the literals it
+# compares with (0) are bound parameters of the compiled statement.
+_GUARD_COMPILED = _change_allocated_statement("postgresql").compile(dialect=pg_dialect.dialect())
+_PG_CHANGE_ALLOCATED = str(_GUARD_COMPILED)
+_GUARD_BINDS = {k: v for k, v in _GUARD_COMPILED.params.items() if k not in ("bid", "d", "at")}
 FEW = 8  # rows per table up to which a release's rows are written as one statement
 
 
@@ -652,6 +661,12 @@ class PostgresAllocationStore(AllocationStore):
             lines.append(line)
             info[sku_of(line)] = (row.strategy, row.bundle or "none")
         return order, lines, info
+
+    def change_allocated_rows(self, session: Session, rows: Sequence[dict[str, Any]]) -> int:
+        # The same Core statement, compiled once, through the driver: SQLAlchemy's execute
+        # cost 165 µs per single release of 1,000 µs (cProfile, 4,000 releases, 2026-12-01).
+        params = [{**_GUARD_BINDS, **row} for row in rows]
+        return pg_execute(session, _PG_CHANGE_ALLOCATED, params, many=True)
 
     def lock_balances(self, session: Session, skus: Sequence[str]) -> list[BalanceRow]:
         # Core: 4.7 ms per release; this SQL (fe2c871's): 0.95 ms, index lookups per SKU.
