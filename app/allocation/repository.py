@@ -179,11 +179,18 @@ def lock_balance_keys(session: Session, keys: Iterable[BalanceKey]) -> dict[Bala
 def change_allocated(session: Session, deltas: Mapping[int, int]) -> None:
     """Add `delta` to allocated per balance id. An increase must fit under on_hand: the
     guarded UPDATE makes the database itself refuse oversell."""
-    now = utcnow()
-    rows = [{"bid": bid, "d": d, "at": now} for bid, d in sorted(deltas.items()) if d]
-    if not rows:
-        return
-    changed = allocation_store(session).change_allocated_rows(session, rows)
+    rows = guard_rows(deltas, utcnow())
+    if rows:
+        refuse_oversell(rows, allocation_store(session).change_allocated_rows(session, rows))
+
+
+def guard_rows(deltas: Mapping[int, int], now: datetime) -> list[dict[str, Any]]:
+    """The guarded update's parameter sets: one per balance whose allocated changes."""
+    return [{"bid": bid, "d": d, "at": now} for bid, d in sorted(deltas.items()) if d]
+
+
+def refuse_oversell(rows: Sequence[Any], changed: int) -> None:
+    """The database refused a guarded change (it would oversell): the release fails."""
     if changed != len(rows):
         raise OversellRefused(f"guarded update refused {len(rows) - changed} balance change(s)")
 
@@ -517,11 +524,10 @@ def write_release(
     lines: Sequence[dict[str, Any]],
     timeline: Sequence[dict[str, Any]],
 ) -> None:
-    """Write one release: balances' allocated (the guarded update, `change_allocated`,
-    on both stores), then new allocations, the orders' states, lines and timeline."""
-    change_allocated(session, deltas)
-    allocation_store(session).write_release_rows(
-        session, allocations=allocations, orders=orders, lines=lines, timeline=timeline
+    """Write one release: balances' allocated (the guarded update), then new allocations,
+    the orders' states, lines and timeline."""
+    allocation_store(session).write_release(
+        session, deltas, allocations=allocations, orders=orders, lines=lines, timeline=timeline
     )
 
 
@@ -545,6 +551,13 @@ class AllocationStore:
             return None, [], {}
         lines, info = lines_with_products(session, [order.id])
         return order, lines[order.id], info
+
+    def write_release(
+        self, session: Session, deltas: Mapping[int, int], **parts: Sequence[dict[str, Any]]
+    ) -> None:
+        """The guarded update (`change_allocated`), then the release's rows."""
+        change_allocated(session, deltas)
+        self.write_release_rows(session, **parts)
 
     def change_allocated_rows(self, session: Session, rows: Sequence[dict[str, Any]]) -> int:
         """The guarded update (`_change_allocated_statement`) per row; rows changed."""
@@ -630,6 +643,13 @@ ORDER BY wanted.n, b.location, b.batch
 _GUARD_COMPILED = _change_allocated_statement("postgresql").compile(dialect=pg_dialect.dialect())
 _PG_CHANGE_ALLOCATED = str(_GUARD_COMPILED)
 _GUARD_BINDS = {k: v for k, v in _GUARD_COMPILED.params.items() if k not in ("bid", "d", "at")}
+# ... and with positional parameters and RETURNING, one CTE per balance of a small release.
+_GUARD_POSITIONAL = (
+    _change_allocated_statement("postgresql")
+    .returning(table_of(StockBalance).c.id)
+    .compile(dialect=pg_dialect.dialect(paramstyle="format"))
+)
+_GUARD_ORDER = tuple(_GUARD_POSITIONAL.positiontup or ())
 FEW = 8  # rows per table up to which a release's rows are written as one statement
 
 
@@ -662,6 +682,22 @@ class PostgresAllocationStore(AllocationStore):
             info[sku_of(line)] = (row.strategy, row.bundle or "none")
         return order, lines, info
 
+    def write_release(
+        self, session: Session, deltas: Mapping[int, int], **parts: Sequence[dict[str, Any]]
+    ) -> None:
+        # A small release (a single order's): the guarded update and the rows as one
+        # statement, 1 round trip instead of 2 (−130 µs per single release, in-process,
+        # 2026-12-01). Larger ones: the guarded update, then write_release_rows.
+        now = utcnow()
+        guards = guard_rows(deltas, now)
+        rows = (parts["allocations"], parts["orders"], parts["lines"], parts["timeline"])
+        if len(guards) > FEW or any(len(part) > FEW for part in rows):
+            super().write_release(session, deltas, **parts)
+        elif guards or any(rows):
+            sql = _small_release_sql(len(guards), *(len(part) for part in rows))
+            changed = pg_rows(session, sql, _small_release_params(now, guards, *rows))[0][0]
+            refuse_oversell(guards, changed)
+
     def change_allocated_rows(self, session: Session, rows: Sequence[dict[str, Any]]) -> int:
         # The same Core statement, compiled once, through the driver: SQLAlchemy's execute
         # cost 165 µs per single release of 1,000 µs (cProfile, 4,000 releases, 2026-12-01).
@@ -690,20 +726,22 @@ class PostgresAllocationStore(AllocationStore):
                 session, allocations=allocations, orders=orders, lines=lines, timeline=timeline
             )
         elif any(parts):
-            sql = _small_release_sql(*(len(part) for part in parts))
-            pg_execute(session, sql, _small_release_params(utcnow(), *parts))
+            sql = _small_release_sql(0, *(len(part) for part in parts))
+            pg_execute(session, sql, _small_release_params(utcnow(), (), *parts))
 
 
 @functools.lru_cache(maxsize=512)
-def _small_release_sql(allocations: int, orders: int, lines: int, notes: int) -> str:
-    """A small release's rows (every part at most FEW) as one statement: each part's rows
-    as VALUES lists, so the plan knows their number and updates by primary key.
-    Parameters are positional, part by part, as _small_release_params lays them out."""
+def _small_release_sql(guards: int, allocations: int, orders: int, lines: int, notes: int) -> str:
+    """A small release (every part at most FEW) as one statement: the guarded update per
+    balance (the compiled Core statement), then each part's rows as VALUES lists, so the
+    plan knows their number and updates by primary key. Answers the number of balances
+    the guard let change. Parameters are positional, part by part, as
+    _small_release_params lays them out."""
 
     def rows(n: int, row: str) -> str:
         return ", ".join([row] * n)
 
-    ctes = []
+    ctes = [f"guarded{i} AS ({_GUARD_POSITIONAL})" for i in range(guards)]
     if allocations:
         ctes.append(
             "allocated AS (INSERT INTO allocations (order_pk, release_id, line_sku, sku,"  # noqa: S608 - placeholders only
@@ -731,17 +769,22 @@ def _small_release_sql(allocations: int, orders: int, lines: int, notes: int) ->
             + rows(notes, "(%s, %s, %s, %s)")
             + ")"
         )
-    return "WITH " + ", ".join(ctes) + " SELECT 0"
+    changed = " + ".join(f"(SELECT count(*) FROM guarded{i})" for i in range(guards))  # noqa: S608
+    return "WITH " + ", ".join(ctes) + f" SELECT {changed or 0}"
 
 
 def _small_release_params(
     now: datetime,
+    guards: Sequence[Mapping[str, Any]],
     allocations: Sequence[Mapping[str, Any]],
     orders: Sequence[Mapping[str, Any]],
     lines: Sequence[Mapping[str, Any]],
     timeline: Sequence[Mapping[str, Any]],
 ) -> list[Any]:
     params: list[Any] = []
+    for g in guards:
+        values = {**_GUARD_BINDS, **g}
+        params += (values[name] for name in _GUARD_ORDER)
     for a in allocations:
         params += (
             a["order_pk"],
