@@ -650,6 +650,16 @@ _GUARD_POSITIONAL = (
     .compile(dialect=pg_dialect.dialect(paramstyle="format"))
 )
 _GUARD_ORDER = tuple(_GUARD_POSITIONAL.positiontup or ())
+_ALLOCATION_COLUMNS: tuple[str, ...] = (
+    *("order_pk", "release_id", "line_sku", "sku", "per_unit", "location", "batch"),
+    *("quantity", "remaining", "consumed", "strategy", "plan", "actor", "created_at"),
+)  # what _reserve (app/allocation/decisions.py) puts in an allocation row
+_PG_INSERT_ALLOCATION = str(
+    sa.insert(table_of(Allocation))
+    .inline()
+    .values({c: sa.bindparam(c) for c in _ALLOCATION_COLUMNS})
+    .compile(dialect=pg_dialect.dialect())
+)
 FEW = 8  # rows per table up to which a release's rows are written as one statement
 
 
@@ -718,12 +728,18 @@ class PostgresAllocationStore(AllocationStore):
         lines: Sequence[dict[str, Any]],
         timeline: Sequence[dict[str, Any]],
     ) -> None:
-        # Core: 4 statements, 7.4 ms per single release; this one statement: 0.9 ms. A release
-        # with more than FEW rows for a table (bulk) stays on Core: no difference measured.
+        # Rows without the guarded update (write_release sends a small release's rows with
+        # it). More than FEW rows for a table (a bulk release): the allocations, the largest
+        # part, through the driver as the Core insert compiled once (10,000 orders: 5.9 s
+        # instead of 6.1–6.5 in-process, fe2c871 5.65; bench/RESULTS.md 2026-12-01), the
+        # rest on Core.
         parts = (allocations, orders, lines, timeline)
         if any(len(part) > FEW for part in parts):
+            if allocations:
+                params = [{**a, "plan": json.dumps(a["plan"])} for a in allocations]
+                pg_execute(session, _PG_INSERT_ALLOCATION, params, many=True)
             super().write_release_rows(
-                session, allocations=allocations, orders=orders, lines=lines, timeline=timeline
+                session, allocations=[], orders=orders, lines=lines, timeline=timeline
             )
         elif any(parts):
             sql = _small_release_sql(0, *(len(part) for part in parts))
