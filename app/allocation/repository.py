@@ -738,9 +738,7 @@ class PostgresAllocationStore(AllocationStore):
             if allocations:
                 params = [{**a, "plan": json.dumps(a["plan"])} for a in allocations]
                 pg_execute(session, _PG_INSERT_ALLOCATION, params, many=True)
-            super().write_release_rows(
-                session, allocations=[], orders=orders, lines=lines, timeline=timeline
-            )
+            orders_repo.pg_write_allocation_rows(session, orders, lines, timeline)
         elif any(parts):
             sql = _small_release_sql(0, *(len(part) for part in parts))
             pg_execute(session, sql, _small_release_params(utcnow(), (), *parts))

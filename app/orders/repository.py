@@ -9,6 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from psycopg.types.json import Json
+from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.orm import Session
 
 from app.db import (
@@ -282,10 +283,37 @@ def add_timeline_rows(session: Session, rows: Sequence[dict[str, Any]]) -> None:
 def set_allocation_states(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     """Orders' status and allocation_status as allocation decided them (rows of id,
     status, allocation_status, at; the status comes from domain.derive_status)."""
-    if not rows:
-        return
+    if rows:
+        session.connection().execute(_allocation_states_statement(), _state_params(rows))
+
+
+def set_lines_allocated(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Lines' quantity_allocated (rows of line id and q)."""
+    if rows:
+        session.connection().execute(_lines_allocated_statement(), _line_params(rows))
+
+
+def pg_write_allocation_rows(
+    session: Session,
+    orders: Sequence[dict[str, Any]],
+    lines: Sequence[dict[str, Any]],
+    timeline: Sequence[dict[str, Any]],
+) -> None:
+    """set_allocation_states, set_lines_allocated and add_timeline_rows for a bulk release
+    on PostgreSQL: the same Core statements compiled once, run through the driver (per
+    row, as SQLAlchemy's executemany, without its per-row parameter processing)."""
+    if orders:
+        pg_execute(session, _PG_ALLOCATION_STATES, _state_params(orders), many=True)
+    if lines:
+        pg_execute(session, _PG_LINES_ALLOCATED, _line_params(lines), many=True)
+    if timeline:
+        params = [{**_NO_EVENT, **row} for row in timeline]
+        pg_execute(session, _PG_ALLOCATION_TIMELINE, params, many=True)
+
+
+def _allocation_states_statement() -> Any:
     o = table_of(Order)
-    stmt = (
+    return (
         o.update()
         .where(o.c.id == sa.bindparam("oid"))
         .values(
@@ -294,20 +322,35 @@ def set_allocation_states(session: Session, rows: Sequence[dict[str, Any]]) -> N
             updated_at=sa.bindparam("at"),
         )
     )
-    session.connection().execute(stmt, [{**row, "oid": row["id"]} for row in rows])
 
 
-def set_lines_allocated(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    """Lines' quantity_allocated (rows of line id and q)."""
-    if not rows:
-        return
+def _lines_allocated_statement() -> Any:
     ln = table_of(OrderLine)
-    stmt = (
+    return (
         ln.update()
         .where(ln.c.id == sa.bindparam("lid"))
         .values(quantity_allocated=sa.bindparam("q"))
     )
-    session.connection().execute(stmt, [{"lid": row["id"], "q": row["q"]} for row in rows])
+
+
+def _state_params(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{**row, "oid": row["id"]} for row in rows]
+
+
+def _line_params(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{"lid": row["id"], "q": row["q"]} for row in rows]
+
+
+_TIMELINE_KEYS = ("order_pk", "at", "kind", "detail", "event_id")
+_NO_EVENT: dict[str, Any] = {"event_id": None}
+_PG_ALLOCATION_STATES = str(_allocation_states_statement().compile(dialect=pg_dialect.dialect()))
+_PG_LINES_ALLOCATED = str(_lines_allocated_statement().compile(dialect=pg_dialect.dialect()))
+_PG_ALLOCATION_TIMELINE = str(
+    sa.insert(table_of(TimelineEntry))
+    .inline()
+    .values({key: sa.bindparam(key) for key in _TIMELINE_KEYS})
+    .compile(dialect=pg_dialect.dialect())
+)
 
 
 def clear_lines_allocated(session: Session, order_pk: int) -> None:
