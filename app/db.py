@@ -24,10 +24,12 @@ import psycopg
 import sqlalchemy as sa
 from psycopg.rows import namedtuple_row, no_result
 from sqlalchemy import event, exc
+from sqlalchemy.dialects.postgresql import psycopg as psycopg_dialect
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Session, make_transient_to_detached, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.visitors import InternalTraversal
 
@@ -376,6 +378,14 @@ def _detached(mapper: Any, values: dict[str, Any]) -> Any:
     sa.inspect(instance).dict.update(values)  # loaded state, as the ORM's loader sets it
     make_transient_to_detached(instance)
     return instance
+
+
+def pg_compiled(statement: Any, *, positional: bool = False) -> SQLCompiler:
+    """A SQLAlchemy Core statement compiled once for the psycopg driver, to run through
+    pg_rows / pg_execute: `%(name)s` parameters, or `%s` ones in `positiontup` order with
+    `positional`; `.params` holds the values it binds for its literals."""
+    paramstyle = "format" if positional else None
+    return statement.compile(dialect=psycopg_dialect.dialect(paramstyle=paramstyle))
 
 
 def pg_json(rows: Any) -> str:

@@ -103,7 +103,8 @@ def main() -> None:
                 results[side].append(figures)
                 print(f"round {r + 1} {side}: {figures}", flush=True)
     finally:
-        git("worktree", "remove", "--force", str(work / f"baseline-{rev}"))
+        remove = ["git", "worktree", "remove", "--force", str(work / f"baseline-{rev}")]
+        subprocess.run(remove, cwd=ROOT, capture_output=True, check=False)  # if it was made
         shutil.rmtree(work, ignore_errors=True)
     summary = table(rev, head, results)
     load_after = os.getloadavg()

@@ -10,7 +10,6 @@ from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -19,6 +18,7 @@ from app.allocation.models import Allocation, AllocationRule, Release
 from app.db import (
     adopt,
     byte_order,
+    pg_compiled,
     pg_execute,
     pg_json,
     pg_rows,
@@ -640,14 +640,13 @@ ORDER BY wanted.n, b.location, b.batch
 """  # noqa: S608
 # The one guarded update, compiled for PostgreSQL (%(name)s parameters); the literals it
 # compares with (0) are bound parameters of the compiled statement.
-_GUARD_COMPILED = _change_allocated_statement("postgresql").compile(dialect=pg_dialect.dialect())
+_GUARD_COMPILED = pg_compiled(_change_allocated_statement("postgresql"))
 _PG_CHANGE_ALLOCATED = str(_GUARD_COMPILED)
 _GUARD_BINDS = {k: v for k, v in _GUARD_COMPILED.params.items() if k not in ("bid", "d", "at")}
 # ... and with positional parameters and RETURNING, one CTE per balance of a small release.
-_GUARD_POSITIONAL = (
-    _change_allocated_statement("postgresql")
-    .returning(table_of(StockBalance).c.id)
-    .compile(dialect=pg_dialect.dialect(paramstyle="format"))
+_GUARD_POSITIONAL = pg_compiled(
+    _change_allocated_statement("postgresql").returning(table_of(StockBalance).c.id),
+    positional=True,
 )
 _GUARD_ORDER = tuple(_GUARD_POSITIONAL.positiontup or ())
 _ALLOCATION_COLUMNS: tuple[str, ...] = (
@@ -655,10 +654,11 @@ _ALLOCATION_COLUMNS: tuple[str, ...] = (
     *("quantity", "remaining", "consumed", "strategy", "plan", "actor", "created_at"),
 )  # what _reserve (app/allocation/decisions.py) puts in an allocation row
 _PG_INSERT_ALLOCATION = str(
-    sa.insert(table_of(Allocation))
-    .inline()
-    .values({c: sa.bindparam(c) for c in _ALLOCATION_COLUMNS})
-    .compile(dialect=pg_dialect.dialect())
+    pg_compiled(
+        sa.insert(table_of(Allocation))
+        .inline()
+        .values({c: sa.bindparam(c) for c in _ALLOCATION_COLUMNS})
+    )
 )
 FEW = 8  # rows per table up to which a release's rows are written as one statement
 

@@ -9,12 +9,12 @@ from typing import Any
 
 import sqlalchemy as sa
 from psycopg.types.json import Json
-from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.orm import Session
 
 from app.db import (
     adopt,
     dialect_insert,
+    pg_compiled,
     pg_driver,
     pg_execute,
     pg_json,
@@ -343,13 +343,14 @@ def _line_params(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 _TIMELINE_KEYS = ("order_pk", "at", "kind", "detail", "event_id")
 _NO_EVENT: dict[str, Any] = {"event_id": None}
-_PG_ALLOCATION_STATES = str(_allocation_states_statement().compile(dialect=pg_dialect.dialect()))
-_PG_LINES_ALLOCATED = str(_lines_allocated_statement().compile(dialect=pg_dialect.dialect()))
+_PG_ALLOCATION_STATES = str(pg_compiled(_allocation_states_statement()))
+_PG_LINES_ALLOCATED = str(pg_compiled(_lines_allocated_statement()))
 _PG_ALLOCATION_TIMELINE = str(
-    sa.insert(table_of(TimelineEntry))
-    .inline()
-    .values({key: sa.bindparam(key) for key in _TIMELINE_KEYS})
-    .compile(dialect=pg_dialect.dialect())
+    pg_compiled(
+        sa.insert(table_of(TimelineEntry))
+        .inline()
+        .values({key: sa.bindparam(key) for key in _TIMELINE_KEYS})
+    )
 )
 
 

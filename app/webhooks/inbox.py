@@ -7,10 +7,9 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import psycopg as pg_dialect
 from sqlalchemy.orm import Session
 
-from app.db import dialect_insert, insert_for, pg_json, pg_rows, prepared, table_of
+from app.db import dialect_insert, insert_for, pg_compiled, pg_json, pg_rows, prepared, table_of
 from app.ledger.repository import PG_SHIPPING_FACTS_JSON
 from app.orders.repository import pg_lock_order_sql
 from app.timeutil import utcnow
@@ -46,7 +45,7 @@ def _insert_event_statement(dialect: str) -> Any:
 
 
 # _insert_event_statement compiled for PostgreSQL (%(name)s parameters), for the driver.
-_PG_INSERT_EVENT = str(_insert_event_statement("postgresql").compile(dialect=pg_dialect.dialect()))
+_PG_INSERT_EVENT = str(pg_compiled(_insert_event_statement("postgresql")))
 
 
 _STORED = f"WITH stored AS ({_PG_INSERT_EVENT}) "  # noqa: S608 - model names
