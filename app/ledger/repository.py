@@ -41,7 +41,7 @@ from app.ledger.models import (
     Stocktake,
     StocktakeLine,
 )
-from app.ledger.strategies import NON_SELLABLE, Place, Take
+from app.ledger.strategies import Place, Take
 from app.timeutil import utcnow
 
 _MOVEMENT_COLUMNS = (
@@ -281,15 +281,6 @@ def movement_by_key(session: Session, key: str) -> StockMovement | None:
     return session.scalars(sa.select(StockMovement).where(StockMovement.key == key)).first()
 
 
-def balances_for(session: Session, skus: Sequence[str]) -> list[StockBalance]:
-    stmt = (
-        sa.select(StockBalance)
-        .where(StockBalance.sku.in_(skus))
-        .order_by(StockBalance.sku, StockBalance.location, StockBalance.batch)
-    )
-    return list(session.scalars(stmt))
-
-
 def stock_totals_query(sku: str | None = None, negative_only: bool = False) -> sa.Select:
     stmt = (
         sa.select(
@@ -305,10 +296,6 @@ def stock_totals_query(sku: str | None = None, negative_only: bool = False) -> s
     if negative_only:
         stmt = stmt.having(sa.func.coalesce(sa.func.sum(StockBalance.on_hand), 0) < 0)
     return stmt
-
-
-def product_exists(session: Session, sku: str) -> bool:
-    return session.get(Product, sku) is not None
 
 
 def movements_query(
@@ -713,23 +700,6 @@ def movements_by_ids(session: Session, ids: Sequence[int]) -> list[StockMovement
     return list(session.scalars(stmt))
 
 
-def incoming_for(session: Session, skus: Sequence[str]) -> dict[str, int]:
-    """Units still expected per SKU on open expected receipts (purchase orders)."""
-    if not skus:
-        return {}
-    line = ExpectedReceiptLine
-    open_qty = sa.func.sum(
-        sa.case((line.quantity > line.received, line.quantity - line.received), else_=0)
-    )
-    stmt = (
-        sa.select(line.sku, open_qty)
-        .join(ExpectedReceipt, ExpectedReceipt.id == line.receipt_id)
-        .where(ExpectedReceipt.status == "open", line.sku.in_(sorted(set(skus))))
-        .group_by(line.sku)
-    )
-    return {sku: int(total or 0) for sku, total in session.execute(stmt)}
-
-
 def bulk_sources(
     session: Session, skus: Sequence[str]
 ) -> dict[tuple[str, str], list[tuple[str, int]]]:
@@ -783,18 +753,6 @@ def set_pick_face_level(session: Session, sku: str, location: str, min_level: in
             index_elements=["sku", "location"], set_={"min_level": min_level}
         )
     )
-
-
-def non_sellable_on_hand(session: Session, skus: Sequence[str]) -> dict[str, int]:
-    if not skus:
-        return {}
-    stmt = (
-        sa.select(StockBalance.sku, sa.func.sum(StockBalance.on_hand))
-        .join(Location, Location.code == StockBalance.location)
-        .where(StockBalance.sku.in_(sorted(set(skus))), Location.kind == NON_SELLABLE)
-        .group_by(StockBalance.sku)
-    )
-    return {sku: int(total or 0) for sku, total in session.execute(stmt)}
 
 
 # --- expected receipts (purchase orders) and stocktakes ---------------------------------
@@ -893,11 +851,6 @@ def order_parts_moved(
     return {(sku, bundle): int(total or 0) for sku, bundle, total in session.execute(stmt)}
 
 
-def has_movements(session: Session, sku: str) -> bool:
-    stmt = sa.select(StockMovement.id).where(StockMovement.sku == sku).limit(1)
-    return session.scalar(stmt) is not None
-
-
 def has_stock(session: Session, sku: str) -> bool:
     stmt = (
         sa.select(StockBalance.id)
@@ -967,18 +920,6 @@ def stream_stock(session: Session) -> Iterator[Any]:
         .execution_options(yield_per=_STREAM_ROWS)
     )
     yield from session.execute(stmt)
-
-
-def on_hand_of(
-    session: Session, keys: Sequence[tuple[str, str, str]]
-) -> dict[tuple[str, str, str], int]:
-    if not keys:
-        return {}
-    b = StockBalance
-    stmt = sa.select(b.sku, b.location, b.batch, b.on_hand).where(
-        sa.tuple_(b.sku, b.location, b.batch).in_(sorted(set(keys)))
-    )
-    return {(r.sku, r.location, r.batch): r.on_hand for r in session.execute(stmt)}
 
 
 def location_kinds(session: Session, codes: Iterable[str]) -> dict[str, str]:

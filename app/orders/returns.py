@@ -109,9 +109,3 @@ def _codes(movements: Sequence[NewMovement], products: Mapping[str, Any]) -> dic
         for sku, product in products.items()
         if product.tracking == "serial"
     }
-
-
-def returned_json(rows: Sequence[StockMovement]) -> list[dict[str, Any]]:
-    return [
-        {"sku": m.sku, "quantity": m.quantity, "type": m.type, "location": m.location} for m in rows
-    ]

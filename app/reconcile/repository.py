@@ -149,12 +149,6 @@ def last_done_until(session: Session, account_id: str) -> datetime | None:
     )
 
 
-def update_run(session: Session, run_id: int, **values: Any) -> None:
-    session.execute(
-        sa.update(ReconciliationRun).where(ReconciliationRun.id == run_id).values(**values)
-    )
-
-
 def runs_query(account_id: str | None) -> sa.Select:
     stmt = sa.select(ReconciliationRun)
     if account_id:
