@@ -76,7 +76,10 @@ def sign_in(browser, server: str, email: str, path: str = "/") -> None:
 
 
 def page_text(browser) -> str:
-    return browser.find_element(By.TAG_NAME, "body").text
+    """The page's text once it has loaded (a title can change before the new body is
+    in place; reading the old one failed with "Node ... does not belong to the document")."""
+    wait(browser).until(lambda b: b.execute_script("return document.readyState") == "complete")
+    return str(wait(browser).until(lambda b: b.find_element(By.TAG_NAME, "body").text))
 
 
 def test_anonymous_visit_lands_on_the_login_page(browser, server):
